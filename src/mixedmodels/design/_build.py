@@ -1,0 +1,273 @@
+"""From (formula, data) to the numbers the engine needs: :func:`build_design`."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from mixedmodels.design._coding import CodedSpec, code_terms, replay
+from mixedmodels.design._frame import (
+    as_pandas,
+    check_columns,
+    is_factor_like,
+    missing_mask,
+    resolve_vector,
+)
+from mixedmodels.design._prepare import prepare_columns
+from mixedmodels.design._rank import RankDeficiencyWarning, independent_columns
+from mixedmodels.design._reterms import ReTerm, build_reterm, check_grouping
+from mixedmodels.errors import DataError
+from mixedmodels.formula import ParsedFormula, parse_formula, parse_rhs
+
+__all__ = ["Design", "build_design", "fixed_matrix"]
+
+
+@dataclass(frozen=True)
+class Design:
+    """Everything a linear mixed model needs from the formula and the data.
+
+    Attributes
+    ----------
+    formula : ParsedFormula
+        The parsed formula.
+    y : numpy.ndarray
+        float64 (n,), the response.
+    response_name : str
+        R's name of the response: ``"Reaction"``, ``"log(Reaction)"``.
+    X : numpy.ndarray
+        float64 (n, p), full column rank (aliased columns removed).
+    xnames : tuple of str
+        lme4's coefficient names: ``"(Intercept)"``, ``"Days"``, ``"sexM"``.
+    dropped : tuple of str
+        Names of the aliased columns dropped for rank deficiency.
+    reterms : tuple of ReTerm
+        Random-effects terms in formula order.
+    weights : numpy.ndarray or None
+        (n,) prior weights, positive.
+    offset : numpy.ndarray or None
+        (n,) offset.
+    n_dropped_na : int
+        Rows dropped for missing values.
+    row_index : pandas.Index
+        Index labels of the rows used.
+    fixed_spec : CodedSpec
+        Replays ``X`` on new data (formulaic ``ModelSpec`` + kept columns).
+    """
+
+    formula: ParsedFormula
+    y: np.ndarray
+    response_name: str
+    X: np.ndarray
+    xnames: tuple[str, ...]
+    dropped: tuple[str, ...]
+    reterms: tuple[ReTerm, ...]
+    weights: np.ndarray | None
+    offset: np.ndarray | None
+    n_dropped_na: int
+    row_index: pd.Index
+    fixed_spec: CodedSpec
+
+    @property
+    def nobs(self) -> int:
+        """Number of observations used."""
+        return int(self.y.shape[0])
+
+
+def build_design(
+    formula: str | ParsedFormula,
+    data: Any,
+    weights: Any = None,
+    offset: Any = None,
+) -> Design:
+    """Evaluate an lme4 formula on a data frame.
+
+    Parameters
+    ----------
+    formula : str or ParsedFormula
+        E.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    data : DataFrame-like
+        pandas, polars, pyarrow or any frame with ``to_pandas()``; not modified.
+    weights, offset : str or array-like, optional
+        A column name or n values.
+
+    Returns
+    -------
+    Design
+        Response, fixed-effects matrix, random-effects terms and bookkeeping.
+
+    Raises
+    ------
+    FormulaError
+        For a bad formula or a variable that is not a column of ``data``.
+    DataError
+        For empty data, no complete rows, a non-numeric response, infinite
+        values, bad weights or offset, or a grouping factor with one level
+        or as many levels as observations.
+
+    Warns
+    -----
+    RankDeficiencyWarning
+        When aliased fixed-effects columns are dropped.
+    """
+    parsed = parse_formula(formula) if isinstance(formula, str) else formula
+    frame = as_pandas(data)
+    if frame.shape[0] == 0:
+        raise DataError("data has no rows")
+    variables = parsed.variables()
+    check_columns(frame, variables, parsed.text)
+    w = resolve_vector(weights, frame, "weights")
+    off = resolve_vector(offset, frame, "offset")
+    _check_response_type(parsed, frame)
+
+    drop = missing_mask(frame, variables)
+    for vector in (w, off):
+        if vector is not None:
+            drop |= np.isnan(vector)
+    n_total = frame.shape[0]
+    for _ in range(2):
+        if drop.all():
+            raise DataError(
+                "no rows left after dropping rows with missing values in "
+                + ", ".join(repr(v) for v in variables)
+            )
+        keep = ~drop
+        rows = frame.loc[keep]
+        _check_finite_columns(rows, variables)
+        y, X, fixed_spec, reterms = _evaluate(parsed, rows, variables)
+        bad = np.isnan(y) | np.isnan(X).any(axis=1)
+        for term in reterms:
+            bad |= np.isnan(term.z).any(axis=1)
+        if not bad.any():
+            break
+        drop[np.flatnonzero(keep)[bad]] = True
+    else:  # pragma: no cover - a second pass never yields new missing values
+        raise DataError("missing values remain after dropping incomplete rows")
+
+    _check_finite(y, (parsed.response_label or parsed.response,), "response")
+    _check_finite(X, fixed_spec.names, "fixed-effects column")
+    for term in reterms:
+        _check_finite(term.z, term.cnames, f"random-effects column of {term.name!r}")
+    check_grouping(reterms, y.shape[0])
+    w = _check_weights(w[keep]) if w is not None else None
+    off = off[keep] if off is not None else None
+    if off is not None and not np.isfinite(off).all():
+        raise DataError("offset has infinite values")
+
+    mask = independent_columns(X)
+    dropped = tuple(n for n, k in zip(fixed_spec.names, mask, strict=True) if not k)
+    if dropped:
+        count = len(dropped)
+        noun = "column / coefficient" if count == 1 else "columns / coefficients"
+        warnings.warn(
+            f"fixed-effect model matrix is rank deficient so dropping {count} {noun} "
+            f"({', '.join(dropped)})",
+            RankDeficiencyWarning,
+            stacklevel=2,
+        )
+        X = np.ascontiguousarray(X[:, mask])
+        fixed_spec = fixed_spec.subset(mask)
+
+    return Design(
+        formula=parsed,
+        y=y,
+        response_name=parsed.response_label or parsed.response,
+        X=X,
+        xnames=fixed_spec.names,
+        dropped=dropped,
+        reterms=tuple(reterms),
+        weights=w,
+        offset=off,
+        n_dropped_na=int(n_total - keep.sum()),
+        row_index=rows.index,
+        fixed_spec=fixed_spec,
+    )
+
+
+def _evaluate(parsed: ParsedFormula, rows: pd.DataFrame, variables: list[str]):
+    prepared = prepare_columns(rows, variables)
+    y_matrix, _ = code_terms(parse_rhs(f"0 + {parsed.response}"), prepared)
+    if y_matrix.shape[1] != 1:
+        raise DataError(
+            f"response {parsed.response_label or parsed.response!r} must be one numeric "
+            f"column, not {y_matrix.shape[1]} columns"
+        )
+    X, fixed_spec = code_terms(parse_rhs(parsed.fixed), prepared)
+    reterms = [build_reterm(term, prepared, rows) for term in parsed.random]
+    return y_matrix[:, 0].copy(), X, fixed_spec, reterms
+
+
+def _check_response_type(parsed: ParsedFormula, frame: pd.DataFrame) -> None:
+    name = parsed.response.strip("`")
+    if name in frame.columns and is_factor_like(frame[name]):
+        if pd.api.types.is_bool_dtype(frame[name].dtype):
+            return
+        raise DataError(f"response {name!r} must be numeric, but has dtype {frame[name].dtype}")
+
+
+def _check_finite_columns(rows: pd.DataFrame, variables: list[str]) -> None:
+    for name in variables:
+        series = rows[name]
+        if is_factor_like(series):
+            continue
+        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        if np.isinf(values).any():
+            count = int(np.isinf(values).sum())
+            raise DataError(f"variable {name!r} has {count} infinite value{'s' * (count > 1)}")
+
+
+def _check_finite(matrix: np.ndarray, names, what: str) -> None:
+    matrix = matrix.reshape(matrix.shape[0], -1)
+    bad = ~np.isfinite(matrix).all(axis=0)
+    if bad.any():
+        name = [n for n, b in zip(names, bad, strict=True) if b][0]
+        raise DataError(f"{what} {name!r} has infinite values")
+
+
+def _check_weights(w: np.ndarray) -> np.ndarray:
+    if not np.isfinite(w).all():
+        raise DataError("weights must be finite")
+    if (w <= 0).any():
+        raise DataError(f"weights must be positive ({int((w <= 0).sum())} are zero or negative)")
+    return w
+
+
+def fixed_matrix(design: Design, newdata: Any) -> np.ndarray:
+    """The fixed-effects matrix of a fitted design for new data.
+
+    Parameters
+    ----------
+    design : Design
+        From :func:`build_design`.
+    newdata : DataFrame-like
+        Rows to predict for; needs the fixed-part variables only.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 (m, p) with the design's columns, factor levels and
+        ``scale()`` state; rows with a missing value are NaN.
+
+    Raises
+    ------
+    DataError
+        For a missing variable or a factor level not seen in fitting.
+    """
+    frame = as_pandas(newdata)
+    terms = design.fixed_spec.terms
+    needed = terms.variables()
+    missing = [v for v in needed if v not in frame.columns]
+    if missing:
+        raise DataError(
+            f"new data lacks variable{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(map(repr, missing))} of the fixed effects"
+        )
+    prepared = prepare_columns(frame, needed, fitting=False)
+    X = replay(design.fixed_spec, prepared)
+    incomplete = missing_mask(frame, needed)
+    if incomplete.any():
+        X[incomplete] = np.nan
+    return X

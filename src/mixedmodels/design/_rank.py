@@ -1,0 +1,52 @@
+"""Rank-deficient fixed-effects matrices: which columns to drop.
+
+R's ``qr()`` (LINPACK ``dqrdc2``, used by lme4's ``chkRank.drop.cols``)
+moves a column to the end when what is left of it after removing its
+projection on the earlier kept columns is smaller than ``tol`` times its
+original norm; the columns moved are the ones lme4 drops. The same test is
+done here left to right with a re-orthogonalised Gram-Schmidt basis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["RankDeficiencyWarning", "independent_columns"]
+
+
+class RankDeficiencyWarning(UserWarning):
+    """The fixed-effects model matrix is rank deficient; columns were dropped."""
+
+
+def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
+    """Mark the columns of ``X`` that are not combinations of earlier columns.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        float64 (n, p).
+    tol : float
+        Relative tolerance, R's default for ``qr``.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool (p,), True for columns kept.
+    """
+    n, p = X.shape
+    keep = np.zeros(p, dtype=bool)
+    basis = np.empty((n, 0))
+    for j in range(p):
+        column = X[:, j].astype(float)
+        norm = np.linalg.norm(column)
+        if norm == 0.0:
+            continue
+        residual = column
+        for _ in range(2):
+            residual = residual - basis @ (basis.T @ residual)
+        rnorm = np.linalg.norm(residual)
+        if rnorm < tol * norm:
+            continue
+        keep[j] = True
+        basis = np.column_stack([basis, residual / rnorm])
+    return keep

@@ -1,0 +1,154 @@
+"""The public entry point: ``parse_formula`` and the :class:`ParsedFormula` result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mixedmodels.errors import FormulaError
+from mixedmodels.formula._ast import BinOp, Call, Node, Paren, Unary
+from mixedmodels.formula._parser import parse_expression, parse_tree
+from mixedmodels.formula._random import RandomTerm, bar_of, expand_random, split_summands
+from mixedmodels.formula._render import names_in, to_code, to_label
+from mixedmodels.formula._terms import TermList, expand_terms
+
+__all__ = ["ParsedFormula", "parse_formula", "parse_rhs"]
+
+
+@dataclass(frozen=True)
+class ParsedFormula:
+    """An lme4 formula split into response, fixed part and random terms.
+
+    Attributes
+    ----------
+    text : str
+        The formula as typed.
+    response : str
+        The response, formulaic-ready: ``"Reaction"``, ``"log(Reaction)"``.
+    fixed : str
+        The fixed-effects right-hand side, formulaic-ready and expanded into
+        R's terms with an explicit intercept flag: ``"1 + Days"``,
+        ``"0 + a + b + a:b"``, ``"1"``.
+    random : tuple of RandomTerm
+        Random-effects terms, fully expanded, in formula order.
+    response_label : str
+        R's name of the response: ``"log(Reaction)"``.
+    """
+
+    text: str
+    response: str
+    fixed: str
+    random: tuple[RandomTerm, ...]
+    response_label: str = ""
+
+    def variables(self) -> list[str]:
+        """Every data column the formula reads, first appearance first.
+
+        Returns
+        -------
+        list of str
+            Columns of the response, fixed part, random-term left sides and
+            grouping factors.
+        """
+        found: list[str] = []
+
+        def add(names: list[str]) -> None:
+            found.extend(n for n in names if n not in found)
+
+        add(names_in(parse_expression(self.response)))
+        add(parse_rhs(self.fixed).variables())
+        for term in self.random:
+            add(parse_rhs(term.lhs).variables())
+            add(list(term.group))
+        return found
+
+
+def parse_rhs(text: str) -> TermList:
+    """Expand a formulaic-ready right-hand side (``fixed`` or a term's ``lhs``).
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"1 + a + b + a:b"``.
+
+    Returns
+    -------
+    TermList
+        Intercept flag and terms in R's order.
+    """
+    return expand_terms(parse_expression(text), text, intercept=True)
+
+
+def parse_formula(text: str) -> ParsedFormula:
+    """Parse an lme4 formula as typed in R.
+
+    Parameters
+    ----------
+    text : str
+        E.g. ``"Reaction ~ Days + (Days | Subject)"``.
+
+    Returns
+    -------
+    ParsedFormula
+        Response, fixed part and expanded random terms.
+
+    Raises
+    ------
+    FormulaError
+        For a syntax error, a missing response, a misplaced or empty
+        random-effects term, or a formula with no random-effects term; the
+        error carries the 0-based position of the problem.
+
+    Examples
+    --------
+    >>> f = parse_formula("y ~ x + (x || g)")
+    >>> f.fixed, [t.lhs for t in f.random]
+    ('1 + x', ['1', '0 + x'])
+    """
+    tree = parse_tree(text)
+    if bar_of(tree.lhs) is not None or _has_bar(tree.lhs):
+        raise FormulaError("random-effects term left of '~'", text, tree.lhs.pos)
+    fixed_nodes: list[tuple[Node, bool]] = []
+    random: list[RandomTerm] = []
+    for summand in split_summands(tree.rhs):
+        if bar_of(summand.node) is not None:
+            if summand.negative:
+                raise FormulaError(
+                    "a random-effects term cannot be subtracted", text, summand.node.pos
+                )
+            random.extend(expand_random(summand.node, text))
+        else:
+            fixed_nodes.append((summand.node, summand.negative))
+    fixed = _fixed_terms(fixed_nodes, text)
+    if not random:
+        raise FormulaError("no random effects terms specified in formula", text, len(text))
+    return ParsedFormula(
+        text=text,
+        response=to_code(tree.lhs),
+        fixed=fixed.to_code(),
+        random=tuple(random),
+        response_label=to_label(tree.lhs),
+    )
+
+
+def _has_bar(node: Node) -> bool:
+    if isinstance(node, BinOp):
+        return node.op in ("|", "||") or _has_bar(node.left) or _has_bar(node.right)
+    if isinstance(node, Paren):
+        return _has_bar(node.inner)
+    if isinstance(node, Unary):
+        return _has_bar(node.operand)
+    if isinstance(node, Call):
+        return any(_has_bar(a.value) for a in node.args)
+    return False
+
+
+def _fixed_terms(nodes: list[tuple[Node, bool]], text: str) -> TermList:
+    """Expand the fixed summands (random terms removed) as one sum."""
+    if not nodes:
+        return TermList(True, ())
+    node, negative = nodes[0]
+    if negative:
+        node = Unary("-", node, node.pos, node.end)
+    for other, neg in nodes[1:]:
+        node = BinOp("-" if neg else "+", node, other, node.pos, other.end, other.pos)
+    return expand_terms(node, text, intercept=True)
