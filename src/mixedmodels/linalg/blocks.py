@@ -1,0 +1,157 @@
+"""Storage for the blocks of the cross-product matrix A and its Cholesky factor L.
+
+Three kinds of block appear:
+
+* block-diagonal: ``l`` square faces of size ``k`` stored as an array ``(l, k, k)``;
+* block-sparse: nonzero ``kr x kc`` blocks at (row level, column level) positions;
+* dense: a plain 2-d array.
+
+Row ``a * k + c`` of a block belongs to level ``a`` and coefficient ``c`` (levels
+outermost), which is the order of ``Lambda = I_l kron lambda``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+
+
+class SparseBlock:
+    """A block-sparse matrix with a fixed pattern and updatable values.
+
+    Parameters
+    ----------
+    rows, cols : ndarray of int, shape (nb,)
+        Level indices of the nonzero blocks, sorted by column then row.
+    data : ndarray, shape (nb, kr, kc)
+        The values of the blocks.
+    nrow_levels, ncol_levels : int
+        Number of row and column levels; the matrix is
+        ``(nrow_levels * kr) x (ncol_levels * kc)``.
+    """
+
+    def __init__(
+        self,
+        rows: np.ndarray,
+        cols: np.ndarray,
+        data: np.ndarray,
+        nrow_levels: int,
+        ncol_levels: int,
+        _pattern: tuple[sp.csr_matrix, np.ndarray] | None = None,
+    ) -> None:
+        self.rows = rows
+        self.cols = cols
+        self.data = data
+        self.nrow_levels = nrow_levels
+        self.ncol_levels = ncol_levels
+        if _pattern is None:
+            _pattern = self._element_pattern()
+        self._csr, self._perm = _pattern
+
+    @property
+    def block_shape(self) -> tuple[int, int]:
+        return self.data.shape[1], self.data.shape[2]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        kr, kc = self.block_shape
+        return self.nrow_levels * kr, self.ncol_levels * kc
+
+    def _element_pattern(self) -> tuple[sp.csr_matrix, np.ndarray]:
+        nb, kr, kc = self.data.shape
+        i = np.arange(kr)[None, :, None]
+        j = np.arange(kc)[None, None, :]
+        erow = (self.rows[:, None, None] * kr + i) + 0 * j
+        ecol = (self.cols[:, None, None] * kc + j) + 0 * i
+        # Carry each element's position in data.ravel() through the conversion.
+        position = np.arange(1, nb * kr * kc + 1, dtype=np.float64)
+        csr = sp.csr_matrix(
+            (position, (erow.ravel(), ecol.ravel())), shape=self.shape
+        )
+        perm = csr.data.astype(np.int64) - 1
+        return csr, perm
+
+    def like(self, data: np.ndarray) -> SparseBlock:
+        """A block with the same pattern and new values."""
+        return SparseBlock(
+            self.rows, self.cols, data, self.nrow_levels, self.ncol_levels,
+            _pattern=(self._csr.copy(), self._perm),
+        )
+
+    def tocsr(self) -> sp.csr_matrix:
+        """The element-level CSR matrix holding the current values (shared storage)."""
+        self._csr.data[:] = self.data.ravel()[self._perm]
+        return self._csr
+
+    def toarray(self) -> np.ndarray:
+        return self.tocsr().toarray()
+
+    def is_nested(self) -> bool:
+        """True when each column level has at most one nonzero row level."""
+        return bool(np.all(np.bincount(self.cols, minlength=self.ncol_levels) <= 1))
+
+    def density(self) -> float:
+        return len(self.rows) / float(self.nrow_levels * self.ncol_levels)
+
+
+Block = np.ndarray | SparseBlock
+
+
+def blockdiag_to_dense(faces: np.ndarray) -> np.ndarray:
+    """Expand ``(l, k, k)`` faces into the dense ``(l k) x (l k)`` block-diagonal matrix."""
+    l, k, _ = faces.shape
+    out = np.zeros((l, k, l, k))
+    idx = np.arange(l)
+    out[idx, :, idx, :] = faces
+    return out.reshape(l * k, l * k)
+
+
+def scale_sparse(block: SparseBlock, lam_r: np.ndarray, lam_c: np.ndarray) -> np.ndarray:
+    """Values of ``lam_r' B lam_c`` applied blockwise (lam_* are k x k templates)."""
+    if lam_r.shape == (1, 1) and lam_c.shape == (1, 1):
+        return block.data * (lam_r[0, 0] * lam_c[0, 0])
+    return np.matmul(np.matmul(lam_r.T, block.data), lam_c)
+
+
+def scale_columns(dense: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """``D (I_l kron lam)`` for a dense D whose columns are (level, coefficient) pairs."""
+    k = lam.shape[0]
+    if k == 1:
+        return dense * lam[0, 0]
+    r = dense.shape[0]
+    return np.matmul(dense.reshape(r, -1, k), lam).reshape(r, -1)
+
+
+def scale_faces(faces: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """``lam' F lam`` for each face F."""
+    if lam.shape == (1, 1):
+        return faces * lam[0, 0] ** 2
+    return np.matmul(np.matmul(lam.T, faces), lam)
+
+
+def times_transpose(a: Block, b: Block) -> np.ndarray:
+    """Dense ``a @ b.T`` for blocks that are dense arrays or SparseBlocks."""
+    a_sparse = isinstance(a, SparseBlock)
+    b_sparse = isinstance(b, SparseBlock)
+    if a_sparse and b_sparse:
+        out = a.tocsr() @ b.tocsr().T
+        return out.toarray()
+    if a_sparse:
+        return np.asarray(a.tocsr() @ b.T)
+    if b_sparse:
+        return np.asarray(b.tocsr() @ a.T).T
+    return a @ b.T
+
+
+def transpose_times_vector(a: Block, v: np.ndarray) -> np.ndarray:
+    """``a.T @ v`` for a dense array or SparseBlock."""
+    if isinstance(a, SparseBlock):
+        return np.asarray(a.tocsr().T @ v)
+    return a.T @ v
+
+
+def times(a: Block, m: np.ndarray) -> np.ndarray:
+    """``a @ m`` for a dense array or SparseBlock and a dense m."""
+    if isinstance(a, SparseBlock):
+        return np.asarray(a.tocsr() @ m)
+    return a @ m

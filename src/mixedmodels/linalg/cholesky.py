@@ -1,0 +1,313 @@
+"""Blocked Cholesky factor of the penalised cross-product matrix.
+
+For random-effect blocks ``1..m`` and the ``[X y]`` block, the factor ``L`` satisfies
+
+    L L' = diag(Lambda', I) A diag(Lambda, I) + diag(I, 0)
+
+where ``A = [Z X y]'[Z X y]``. The structure (which blocks are block-diagonal, sparse
+or dense) is decided once from the pattern of ``A``; each update for a new ``Lambda``
+then only recomputes values.
+
+This module knows nothing about formulas or models: it takes the blocks of ``A`` and
+the small ``lambda_j`` templates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import solve_triangular
+
+from mixedmodels.linalg.blocks import (
+    Block,
+    SparseBlock,
+    blockdiag_to_dense,
+    scale_columns,
+    scale_faces,
+    scale_sparse,
+    times,
+    times_transpose,
+    transpose_times_vector,
+)
+
+# Off-diagonal blocks denser than this (as a fraction of level pairs) are stored dense.
+_SPARSE_DENSITY = 0.25
+
+
+@dataclass
+class CrossProducts:
+    """The blocks of ``A = [Z X y]'[Z X y]`` (lower triangle).
+
+    Attributes
+    ----------
+    diag : list of ndarray, each (l_j, k_j, k_j)
+        ``Z_j' Z_j``, block diagonal because each row has one level of each factor.
+    off : dict of (i, j) -> SparseBlock, i > j
+        ``Z_i' Z_j`` at level granularity.
+    xz : list of ndarray, each (p + 1, l_j k_j)
+        ``[X y]' Z_j``.
+    xx : ndarray, (p + 1, p + 1)
+        ``[X y]' [X y]``.
+    """
+
+    diag: list[np.ndarray]
+    off: dict[tuple[int, int], SparseBlock]
+    xz: list[np.ndarray]
+    xx: np.ndarray
+
+    def with_response(self, xz: list[np.ndarray], xx: np.ndarray) -> CrossProducts:
+        """The same Z blocks with new ``[X y]`` blocks (for a new response)."""
+        return CrossProducts(self.diag, self.off, xz, xx)
+
+
+def _faces_cholesky(faces: np.ndarray) -> np.ndarray:
+    if faces.shape[1] == 1:
+        return np.sqrt(faces)
+    return np.linalg.cholesky(faces)
+
+
+def _faces_inverse(chol_faces: np.ndarray) -> np.ndarray:
+    if chol_faces.shape[1] == 1:
+        return 1.0 / chol_faces
+    return np.linalg.inv(chol_faces)
+
+
+class BlockedCholesky:
+    """Blocked lower Cholesky factor, updated in place for each ``Lambda``.
+
+    Parameters
+    ----------
+    A : CrossProducts
+        The cross-product blocks, with random-effect terms ordered so that the
+        first has the most levels.
+    """
+
+    def __init__(self, A: CrossProducts) -> None:
+        self.A = A
+        self.m = len(A.diag)
+        self.nlevels = [d.shape[0] for d in A.diag]
+        self.ncoef = [d.shape[1] for d in A.diag]
+        self.p = A.xx.shape[0] - 1
+        self.blockdiag = [True] * self.m
+        self.sparse_off: dict[tuple[int, int], bool] = {}
+        self._decide_structure()
+        self.diag: list[np.ndarray] = [np.empty(0)] * self.m
+        self.diag_inv: list[np.ndarray | None] = [None] * self.m
+        self.off: dict[tuple[int, int], Block] = {}
+        self.x: list[np.ndarray] = [np.empty(0)] * self.m
+        self.xx = np.empty((self.p + 1, self.p + 1))
+
+    # ------------------------------------------------------------------ structure
+    def _decide_structure(self) -> None:
+        m = self.m
+        for j in range(m):
+            if j > 0:
+                # Diagonal block j stays block diagonal when every earlier term is
+                # nested in term j, i.e. all fill lands on the diagonal faces.
+                self.blockdiag[j] = all(
+                    self.sparse_off[(j, k)] and self.A.off[(j, k)].is_nested() for k in range(j)
+                )
+            for i in range(j + 1, m):
+                no_fill = all(
+                    not (self._nonzero(i, k) and self._nonzero(j, k)) for k in range(j)
+                )
+                a = self.A.off[(i, j)]
+                self.sparse_off[(i, j)] = (
+                    self.blockdiag[j]
+                    and no_fill
+                    and (a.is_nested() or a.density() < _SPARSE_DENSITY)
+                )
+
+    def _nonzero(self, i: int, j: int) -> bool:
+        return len(self.A.off[(i, j)].rows) > 0
+
+    def describe(self) -> list[str]:
+        """One line per block of L naming its storage (for diagnostics and tests)."""
+        lines = []
+        for j in range(self.m):
+            kind = "block-diagonal" if self.blockdiag[j] else "dense"
+            lines.append(f"L[{j},{j}]: {kind}")
+            for i in range(j + 1, self.m):
+                kind = "sparse" if self.sparse_off[(i, j)] else "dense"
+                lines.append(f"L[{i},{j}]: {kind}")
+        return lines
+
+    # ------------------------------------------------------------------ update
+    def update(self, lams: list[np.ndarray]) -> bool:
+        """Recompute L for the templates ``lams`` (one k_j x k_j lower triangle per term).
+
+        Returns
+        -------
+        bool
+            False when a diagonal block is not positive definite (the fixed-effects
+            block of a degenerate problem); the factor is then unusable.
+        """
+        A = self.A
+        try:
+            for j in range(self.m):
+                self._update_diagonal(j, lams[j])
+                for i in range(j + 1, self.m):
+                    self._update_off(i, j, lams)
+                t = scale_columns(A.xz[j], lams[j])
+                for k in range(j):
+                    t -= times_transpose(self.x[k], self.off[(j, k)])
+                self.x[j] = self._right_solve(t, j)
+            xx = A.xx.copy()
+            for k in range(self.m):
+                xx -= self.x[k] @ self.x[k].T
+            self.xx = np.linalg.cholesky(xx)
+        except np.linalg.LinAlgError:
+            return False
+        return True
+
+    def _update_diagonal(self, j: int, lam: np.ndarray) -> None:
+        faces = scale_faces(self.A.diag[j], lam)
+        k = self.ncoef[j]
+        if self.blockdiag[j]:
+            faces = faces + np.eye(k)
+            for kk in range(j):
+                s = self.off[(j, kk)]
+                np.subtract.at(faces, s.rows, np.matmul(s.data, s.data.transpose(0, 2, 1)))
+            chol = _faces_cholesky(faces)
+            self.diag[j] = chol
+            self.diag_inv[j] = _faces_inverse(chol)
+        else:
+            d = blockdiag_to_dense(faces)
+            d[np.diag_indices_from(d)] += 1.0
+            for kk in range(j):
+                d -= times_transpose(self.off[(j, kk)], self.off[(j, kk)])
+            self.diag[j] = np.linalg.cholesky(d)
+
+    def _update_off(self, i: int, j: int, lams: list[np.ndarray]) -> None:
+        a = self.A.off[(i, j)]
+        vals = scale_sparse(a, lams[i], lams[j])
+        if self.sparse_off[(i, j)]:
+            self.off[(i, j)] = a.like(self._right_solve_blocks(vals, a.cols, j))
+            return
+        t = a.like(vals).toarray()
+        for k in range(j):
+            t -= times_transpose(self.off[(i, k)], self.off[(j, k)])
+        self.off[(i, j)] = self._right_solve(t, j)
+
+    def _right_solve(self, t: np.ndarray, j: int) -> np.ndarray:
+        """``t L_jj^{-T}`` for a dense t."""
+        if self.blockdiag[j]:
+            k = self.ncoef[j]
+            if k == 1:
+                return t / self.diag[j][:, 0, 0][None, :]
+            r = t.shape[0]
+            t3 = t.reshape(r, -1, k)
+            return np.einsum("rak,alk->ral", t3, self.diag_inv[j]).reshape(r, -1)
+        return solve_triangular(self.diag[j], t.T, lower=True, check_finite=False).T
+
+    def _right_solve_blocks(self, vals: np.ndarray, cols: np.ndarray, j: int) -> np.ndarray:
+        """Blockwise ``B L_b^{-T}`` for sparse blocks in column levels ``cols``."""
+        if self.ncoef[j] == 1:
+            return vals / self.diag[j][cols, :, :]
+        return np.matmul(vals, self.diag_inv[j][cols].transpose(0, 2, 1))
+
+    # ------------------------------------------------------------------ read-outs
+    def logdet_random(self) -> float:
+        """``log det`` of the random-effects part of ``L L'``."""
+        total = 0.0
+        for j in range(self.m):
+            d = self.diag[j]
+            diag = np.diagonal(d, axis1=1, axis2=2) if self.blockdiag[j] else np.diagonal(d)
+            total += 2.0 * float(np.sum(np.log(diag)))
+        return total
+
+    def logdet_fixed(self) -> float:
+        """``log det(R_X' R_X)``, the fixed-effects part."""
+        return 2.0 * float(np.sum(np.log(np.diagonal(self.xx)[: self.p])))
+
+    def pwrss(self) -> float:
+        """Penalised weighted residual sum of squares (the last diagonal of L, squared)."""
+        return float(self.xx[self.p, self.p] ** 2)
+
+    # ------------------------------------------------------------------ solves
+    def _transpose_solve(self, j: int, rhs: np.ndarray) -> np.ndarray:
+        """Solve ``L_jj' x = rhs``."""
+        if self.blockdiag[j]:
+            k = self.ncoef[j]
+            if k == 1:
+                return rhs / self.diag[j][:, 0, 0]
+            return np.einsum("alk,al->ak", self.diag_inv[j], rhs.reshape(-1, k)).ravel()
+        return solve_triangular(self.diag[j], rhs, lower=True, trans="T", check_finite=False)
+
+    def fixed_effects(self) -> np.ndarray:
+        """The conditional estimate of beta at the current theta."""
+        p = self.p
+        return solve_triangular(
+            self.xx[:p, :p], self.xx[p, :p], lower=True, trans="T", check_finite=False
+        )
+
+    def spherical_effects(self, beta: np.ndarray) -> list[np.ndarray]:
+        """The conditional modes ``u`` (one flat array per term) at the current theta."""
+        p = self.p
+        v = [self.x[j][p, :] - self.x[j][:p, :].T @ beta for j in range(self.m)]
+        u: list[np.ndarray] = [np.empty(0)] * self.m
+        for j in range(self.m - 1, -1, -1):
+            rhs = v[j].copy()
+            for i in range(j + 1, self.m):
+                rhs -= transpose_times_vector(self.off[(i, j)], u[i])
+            u[j] = self._transpose_solve(j, rhs)
+        return u
+
+    def fixed_precision_inverse(self) -> np.ndarray:
+        """``(R_X' R_X)^{-1}``: vcov(beta) divided by sigma^2."""
+        p = self.p
+        rinv = solve_triangular(self.xx[:p, :p], np.eye(p), lower=True, check_finite=False)
+        return rinv.T @ rinv
+
+    def random_inverse_faces(self) -> list[np.ndarray]:
+        """Diagonal faces of ``(L_Z L_Z')^{-1}``, one ``(l_j, k_j, k_j)`` array per term.
+
+        ``sigma^2 Lambda_j F Lambda_j'`` for a face F is the conditional covariance of
+        that level's random effects given the data (lme4's ``condVar``).
+        """
+        out = []
+        for j in range(self.m):
+            l, k = self.nlevels[j], self.ncoef[j]
+            # Column block j of M = L_Z^{-1}: the diagonal block, then M[i, j] for i > j.
+            if self.blockdiag[j]:
+                inv = self.diag_inv[j]
+                faces = np.matmul(inv.transpose(0, 2, 1), inv)
+                below = [self._left_multiply_by_inverse_faces(self.off.get((i, j)), j)
+                         for i in range(j + 1, self.m)]
+                mjj: np.ndarray | None = None
+            else:
+                mjj = solve_triangular(self.diag[j], np.eye(l * k), lower=True,
+                                       check_finite=False)
+                m3 = mjj.reshape(-1, l, k)
+                faces = np.einsum("rak,ral->akl", m3, m3)
+                below = [times(self.off[(i, j)], mjj) for i in range(j + 1, self.m)]
+            column: dict[int, np.ndarray] = {}
+            for idx, i in enumerate(range(j + 1, self.m)):
+                acc = below[idx]
+                for kk in range(j + 1, i):
+                    acc = acc + times(self.off[(i, kk)], column[kk])
+                column[i] = -self._left_solve(i, acc)
+                m3 = column[i].reshape(-1, l, k)
+                faces = faces + np.einsum("rak,ral->akl", m3, m3)
+            out.append(faces)
+        return out
+
+    def _left_multiply_by_inverse_faces(self, block: Block, j: int) -> np.ndarray:
+        """Dense ``B D`` where D is block j's inverse faces (block diagonal)."""
+        k = self.ncoef[j]
+        inv = self.diag_inv[j]
+        if isinstance(block, SparseBlock):
+            return block.like(np.matmul(block.data, inv[block.cols])).toarray()
+        r = block.shape[0]
+        return np.einsum("rak,akl->ral", block.reshape(r, -1, k), inv).reshape(r, -1)
+
+    def _left_solve(self, i: int, t: np.ndarray) -> np.ndarray:
+        """``L_ii^{-1} t`` for a dense t."""
+        if self.blockdiag[i]:
+            k = self.ncoef[i]
+            c = t.shape[1]
+            t3 = t.reshape(-1, k, c)
+            return np.matmul(self.diag_inv[i], t3).reshape(-1, c)
+        return solve_triangular(self.diag[i], t, lower=True, check_finite=False)
+

@@ -1,0 +1,115 @@
+"""The blocked Cholesky factor against a dense factorisation of the whole matrix."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mixedmodels.linalg import BlockedCholesky, cross_products
+
+
+def _design(rng, n, terms):
+    """Random codes and z for terms given as (nlevels, k, parent) - parent nests codes."""
+    codes, z = [], []
+    for nlev, k, parent in terms:
+        if parent is None:
+            c = rng.integers(0, nlev, n)
+            c[:nlev] = np.arange(nlev)
+        else:
+            # nested: level determined by the (finer) parent term's level
+            c = codes[parent] % nlev
+        codes.append(c)
+        zz = np.ones((n, k))
+        if k > 1:
+            zz[:, 1:] = rng.normal(size=(n, k - 1))
+        z.append(zz)
+    return codes, z
+
+
+def _dense_z(codes, z, nlevels):
+    cols = []
+    for c, zz, nl in zip(codes, z, nlevels, strict=True):
+        k = zz.shape[1]
+        zj = np.zeros((len(c), nl * k))
+        for t in range(k):
+            zj[np.arange(len(c)), c * k + t] = zz[:, t]
+        cols.append(zj)
+    return cols
+
+
+def _lam(rng, k):
+    lam = np.tril(rng.normal(size=(k, k)))
+    lam[np.diag_indices(k)] = np.abs(lam[np.diag_indices(k)]) + 0.1
+    return lam
+
+
+CASES = {
+    "one scalar": [(12, 1, None)],
+    "one vector": [(10, 2, None)],
+    "crossed scalar": [(20, 1, None), (7, 1, None)],
+    "crossed vector": [(15, 2, None), (6, 3, None)],
+    "nested": [(24, 1, None), (6, 1, 0)],
+    "nested vector": [(24, 2, None), (6, 2, 0)],
+    "three crossed": [(30, 1, None), (9, 2, None), (4, 1, None)],
+    "three nested": [(36, 1, None), (12, 1, 0), (4, 1, 0)],
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_blocked_factor_matches_dense(name):
+    rng = np.random.default_rng(abs(hash(name)) % 2**32)
+    terms = CASES[name]
+    n, p = 200, 3
+    codes, z = _design(rng, n, terms)
+    nlevels = [t[0] for t in terms]
+    X = np.column_stack([np.ones(n), rng.normal(size=(n, p - 1))])
+    y = rng.normal(size=n)
+    xy = np.column_stack([X, y])
+    chol = BlockedCholesky(cross_products(codes, z, nlevels, xy))
+    lams = [_lam(rng, t[1]) for t in terms]
+    assert chol.update(lams)
+
+    zs = _dense_z(codes, z, nlevels)
+    zl = np.hstack([
+        zj @ np.kron(np.eye(nl), lam) for zj, nl, lam in zip(zs, nlevels, lams, strict=True)
+    ])
+    q = zl.shape[1]
+    full = np.column_stack([zl, xy])
+    M = full.T @ full
+    M[np.arange(q), np.arange(q)] += 1.0
+    L = np.linalg.cholesky(M)
+    d = np.diagonal(L)
+    np.testing.assert_allclose(chol.logdet_random(), 2 * np.log(d[:q]).sum(), rtol=1e-12)
+    np.testing.assert_allclose(chol.logdet_fixed(), 2 * np.log(d[q:q + p]).sum(), rtol=1e-12)
+    np.testing.assert_allclose(chol.pwrss(), d[-1] ** 2, rtol=1e-12)
+
+    # beta and u solve the penalised least-squares problem
+    sol = np.linalg.solve(M[:-1, :-1], M[:-1, -1])
+    beta = chol.fixed_effects()
+    np.testing.assert_allclose(beta, sol[q:], rtol=1e-10, atol=1e-12)
+    u = np.concatenate(chol.spherical_effects(beta))
+    np.testing.assert_allclose(u, sol[:q], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        chol.fixed_precision_inverse(), np.linalg.inv(M[:-1, :-1])[q:, q:], rtol=1e-10
+    )
+
+    # conditional-variance faces: diagonal blocks of (L_Z L_Z')^{-1}
+    inv = np.linalg.inv(M[:q, :q])
+    start = 0
+    for faces, nl, (_, k, _) in zip(chol.random_inverse_faces(), nlevels, terms, strict=True):
+        for a in range(nl):
+            s = start + a * k
+            np.testing.assert_allclose(faces[a], inv[s:s + k, s:s + k], rtol=1e-10, atol=1e-14)
+        start += nl * k
+
+
+def test_structure_of_nested_and_crossed():
+    rng = np.random.default_rng(1)
+    n = 100
+    nested = _design(rng, n, CASES["nested"])
+    xy = np.column_stack([np.ones(n), rng.normal(size=n)])
+    chol = BlockedCholesky(cross_products(*nested, [24, 6], xy))
+    assert chol.describe() == ["L[0,0]: block-diagonal", "L[1,0]: sparse", "L[1,1]: block-diagonal"]
+    crossed = _design(rng, n, CASES["crossed scalar"])
+    chol = BlockedCholesky(cross_products(*crossed, [20, 7], xy))
+    assert chol.describe()[2] == "L[1,1]: dense"
