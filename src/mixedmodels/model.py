@@ -1,0 +1,309 @@
+"""The linear mixed model: design + cross-products + the profiled objective.
+
+``LinearMixedModel`` holds what does not change while theta moves: the design, the
+cross-product blocks A and the workspace of the blocked Cholesky factor L. Each call
+of :meth:`LinearMixedModel.objective` updates L for a new theta and reads the REML
+criterion or the deviance from it; the rows of the data are never touched again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mixedmodels.design import Design, build_design
+from mixedmodels.errors import MixedModelsError
+from mixedmodels.linalg import BlockedCholesky, cross_products, response_blocks
+from mixedmodels.optimize import minimize
+
+if TYPE_CHECKING:
+    from mixedmodels.fit import LmerFit
+
+# A diagonal element of a template below this is on the boundary (lme4's isSingular).
+SINGULAR_TOL = 1e-4
+# lme4's check.scaleX: warn when predictor scales differ by more than this factor.
+SCALE_RATIO_TOL = 1e3
+
+
+def lme4_term_order(nlevels: list[int]) -> list[int]:
+    """lme4's order of random-effect terms.
+
+    lme4 sorts terms by decreasing number of levels, but only when some later term
+    has more levels than an earlier one; ties then come out in reverse order (it
+    reverses a stable ascending sort). Matching it keeps theta, VarCorr and the
+    printed tables in lme4's order.
+    """
+    m = len(nlevels)
+    if not any(nlevels[i + 1] > nlevels[i] for i in range(m - 1)):
+        return list(range(m))
+    ascending = sorted(range(m), key=lambda i: nlevels[i])
+    return ascending[::-1]
+
+
+def template_indices(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column indices of theta in a k x k lower triangle, column by column."""
+    cols, rows = np.triu_indices(k)
+    return rows, cols
+
+
+class LinearMixedModel:
+    """A linear mixed model ready to be fitted.
+
+    Parameters
+    ----------
+    design : Design
+        The response, fixed-effects matrix and random-effect terms.
+    reml : bool
+        Fit by REML (default) or maximum likelihood.
+    data : DataFrame, optional
+        The original data (kept for ``update``).
+    data_name : str, optional
+        Name of the data shown in summaries.
+    fit_options : dict, optional
+        The ``lmer`` arguments used, kept for ``update``.
+    """
+
+    def __init__(
+        self,
+        design: Design,
+        reml: bool = True,
+        *,
+        data: Any = None,
+        data_name: str | None = None,
+        fit_options: dict[str, Any] | None = None,
+        _z_blocks: Any = None,
+    ) -> None:
+        self.design = design
+        self.reml = bool(reml)
+        self.data = data
+        self.data_name = data_name
+        self.fit_options = dict(fit_options or {})
+        order = lme4_term_order([len(t.levels) for t in design.reterms])
+        self.reterms = tuple(design.reterms[i] for i in order)
+        self.n, self.p = design.X.shape
+        w = design.weights
+        self.sqrt_weights = None if w is None else np.sqrt(w)
+        self.log_weights = 0.0 if w is None else float(np.sum(np.log(w)))
+        self._codes = [t.codes for t in self.reterms]
+        self._nlevels = [len(t.levels) for t in self.reterms]
+        self._z = [self._weighted(t.z) for t in self.reterms]
+        xy = self._weighted(np.column_stack([design.X, self.working_response]))
+        if _z_blocks is None:
+            A = cross_products(self._codes, self._z, self._nlevels, xy)
+        else:
+            xz, xx = response_blocks(self._codes, self._z, self._nlevels, xy)
+            A = _z_blocks.with_response(xz, xx)
+        self.A = A
+        self._chol = BlockedCholesky(A)
+        self._layout = [template_indices(t.z.shape[1]) for t in self.reterms]
+        sizes = [len(r) for r, _ in self._layout]
+        self.theta_slices = np.cumsum([0, *sizes])
+        lower = []
+        for rows, cols in self._layout:
+            lower.extend(np.where(rows == cols, 0.0, -np.inf))
+        self.lower = np.array(lower)
+        self._fitted = False
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_formula(
+        cls,
+        formula: str,
+        data: Any,
+        *,
+        reml: bool = True,
+        weights: Any = None,
+        offset: Any = None,
+        data_name: str | None = None,
+    ) -> LinearMixedModel:
+        """Build the model from an lme4 formula and a data frame."""
+        design = build_design(formula, data, weights=weights, offset=offset)
+        if data_name is None:
+            data_name = _frame_name(data)
+        options = {"formula": formula, "weights": weights, "offset": offset}
+        return cls(design, reml, data=data, data_name=data_name, fit_options=options)
+
+    def with_response(self, y: np.ndarray, reml: bool | None = None) -> LinearMixedModel:
+        """The same model with another response; only the ``[X y]`` blocks are rebuilt."""
+        y = np.asarray(y, dtype=float)
+        if y.shape != (self.n,):
+            raise MixedModelsError(f"the new response must have length {self.n}, not {y.shape}")
+        if not np.all(np.isfinite(y)):
+            raise MixedModelsError("the new response has missing or infinite values")
+        design = dataclasses.replace(self.design, y=y)
+        return LinearMixedModel(
+            design, self.reml if reml is None else reml, data=self.data,
+            data_name=self.data_name, fit_options=self.fit_options, _z_blocks=self.A,
+        )
+
+    def _weighted(self, a: np.ndarray) -> np.ndarray:
+        if self.sqrt_weights is None:
+            return np.asarray(a, dtype=float)
+        return a * (self.sqrt_weights[:, None] if a.ndim == 2 else self.sqrt_weights)
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def working_response(self) -> np.ndarray:
+        """The response minus the offset."""
+        off = self.design.offset
+        return self.design.y if off is None else self.design.y - off
+
+    @property
+    def ntheta(self) -> int:
+        return len(self.lower)
+
+    def initial_theta(self) -> np.ndarray:
+        """lme4's start: 1 on each template's diagonal, 0 below it."""
+        return np.where(np.isfinite(self.lower), 1.0, 0.0)
+
+    def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
+        """The lower-triangular template of each term for ``theta``."""
+        out = []
+        for j, (rows, cols) in enumerate(self._layout):
+            k = self.reterms[j].z.shape[1]
+            lam = np.zeros((k, k))
+            lam[rows, cols] = theta[self.theta_slices[j]:self.theta_slices[j + 1]]
+            out.append(lam)
+        return out
+
+    # ------------------------------------------------------------------ objective
+    def objective(self, theta: np.ndarray, reml: bool | None = None) -> float:
+        """The REML criterion or the deviance (-2 log-likelihood) at ``theta``.
+
+        Returns ``inf`` where L cannot be formed.
+        """
+        if not self._chol.update(self.lambdas(np.asarray(theta, dtype=float))):
+            return math.inf
+        return self._objective_from_factor(self.reml if reml is None else reml)
+
+    def _objective_from_factor(self, reml: bool) -> float:
+        chol = self._chol
+        r2 = chol.pwrss()
+        if not r2 > 0:
+            return math.inf
+        ld = chol.logdet_random() - self.log_weights
+        if reml:
+            nmp = self.n - self.p
+            return ld + chol.logdet_fixed() + nmp * (1.0 + math.log(2.0 * math.pi * r2 / nmp))
+        return ld + self.n * (1.0 + math.log(2.0 * math.pi * r2 / self.n))
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, *, start: np.ndarray | None = None, check: bool = True) -> LmerFit:
+        """Optimise theta and return the fitted model.
+
+        A model is fitted once; use ``LmerFit.refit`` or ``LmerFit.update`` for more.
+        """
+        from mixedmodels.fit import LmerFit
+
+        if self._fitted:
+            raise MixedModelsError("this model has been fitted already; use refit() or update()")
+        self._fitted = True
+        x0 = self.initial_theta() if start is None else np.asarray(start, dtype=float)
+        if x0.shape != self.lower.shape:
+            raise MixedModelsError(f"start must have {self.ntheta} values, not {x0.shape}")
+        opt = minimize(self.objective, x0, self.lower, check=check)
+        return LmerFit.from_model(self, opt.final, opt, self.fit_warnings(opt))
+
+    def fit_warnings(self, opt: Any) -> list[str]:
+        """The messages lme4 would give (design messages, singular fit, convergence)."""
+        messages = list(self.design_messages())
+        if self.is_singular(opt.final):
+            messages.append("boundary (singular) fit: see help('isSingular')")
+        if opt.check is not None:
+            messages.extend(f"Model failed to converge: {m}" for m in opt.check.messages)
+        return messages
+
+    def design_messages(self) -> list[str]:
+        """Messages about the design: dropped columns and predictor scales."""
+        messages = []
+        dropped = self.design.dropped
+        if dropped:
+            k = len(dropped)
+            what = "column / coefficient" if k == 1 else "columns / coefficients"
+            messages.append(
+                f"fixed-effect model matrix is rank deficient so dropping {k} {what} "
+                f"({', '.join(dropped)})"
+            )
+        if _scales_differ(self.design.X):
+            messages.append(
+                "Some predictor variables are on very different scales: consider rescaling"
+            )
+        return messages
+
+    def is_singular(self, theta: np.ndarray) -> bool:
+        """lme4's isSingular: a template diagonal element (bounded by 0) below 1e-4."""
+        bounded = np.isfinite(self.lower)
+        return bool(np.any(theta[bounded] < SINGULAR_TOL))
+
+
+def _scales_differ(X: np.ndarray) -> bool:
+    """lme4's check of predictor scales over the non-binary columns of X."""
+    cols = [c for c in X.T if not np.all(np.isin(c, (0.0, 1.0)))]
+    sds = np.array([np.std(c, ddof=1) for c in cols if len(c) > 1])
+    sds = sds[sds > 0]
+    if len(sds) == 0:
+        return False
+    logs = np.abs(np.log(sds))
+    ratios = np.abs(np.subtract.outer(np.log(sds), np.log(sds)))
+    limit = math.log(SCALE_RATIO_TOL)
+    return bool(np.any(logs > limit) or np.any(ratios > limit))
+
+
+def _frame_name(data: Any) -> str:
+    attrs = getattr(data, "attrs", None)
+    if isinstance(attrs, dict) and isinstance(attrs.get("name"), str):
+        return attrs["name"]
+    return "data"
+
+
+def lmer(
+    formula: str,
+    data: Any,
+    *,
+    reml: bool = True,
+    weights: Any = None,
+    offset: Any = None,
+    start: np.ndarray | None = None,
+    data_name: str | None = None,
+) -> LmerFit:
+    """Fit a linear mixed model, as lme4's ``lmer``.
+
+    Parameters
+    ----------
+    formula : str
+        An lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    data : DataFrame
+        pandas DataFrame (polars and pyarrow tables are converted).
+    reml : bool
+        REML (default) or maximum likelihood.
+    weights : array-like or str, optional
+        Prior weights (a column name or an array with one value per row).
+    offset : array-like or str, optional
+        A known component of the linear predictor.
+    start : ndarray, optional
+        Starting theta.
+    data_name : str, optional
+        Name shown as ``Data:`` in the summary.
+
+    Returns
+    -------
+    LmerFit
+
+    Examples
+    --------
+    >>> import mixedmodels as mm
+    >>> fit = mm.lmer("Reaction ~ Days + (Days | Subject)", mm.datasets.load("sleepstudy"))
+    >>> round(fit.objective, 1)
+    1743.6
+    """
+    model = LinearMixedModel.from_formula(
+        formula, data, reml=reml, weights=weights, offset=offset, data_name=data_name
+    )
+    fit = model.fit(start=start)
+    for message in fit.warnings:
+        warnings.warn(message, stacklevel=2)
+    return fit

@@ -1,0 +1,110 @@
+"""The model layer: lme4's term order, theta layout, refits, and the convergence alarms."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedmodels as mm
+from mixedmodels.model import LinearMixedModel, lme4_term_order, template_indices
+
+REFERENCE_DIR = Path(__file__).resolve().parent / "reference"
+
+
+@pytest.mark.parametrize(
+    ("nlevels", "order"),
+    [
+        ([18, 18], [0, 1]),          # no increase: formula order kept
+        ([30, 10], [0, 1]),
+        ([10, 30], [1, 0]),
+        ([2, 5, 5], [2, 1, 0]),      # ties come out reversed, as R's rev(order())
+        ([5, 2, 5], [2, 0, 1]),
+    ],
+)
+def test_lme4_term_order(nlevels, order):
+    assert lme4_term_order(nlevels) == order
+
+
+def test_theta_is_the_lower_triangle_column_by_column():
+    rows, cols = template_indices(3)
+    assert list(zip(rows.tolist(), cols.tolist(), strict=True)) == [
+        (0, 0), (1, 0), (2, 0), (1, 1), (2, 1), (2, 2)
+    ]
+
+
+@pytest.fixture(scope="module")
+def sleepstudy():
+    return mm.datasets.load("sleepstudy")
+
+
+def test_theta_layout_and_bounds(sleepstudy):
+    model = LinearMixedModel.from_formula(
+        "Reaction ~ Days + (Days | Subject) + (1 | Days)", sleepstudy
+    )
+    # Days has 10 levels, Subject 18: Subject first (more levels), as lme4
+    assert [t.name for t in model.reterms] == ["Subject", "Days"]
+    np.testing.assert_array_equal(model.lower, [0.0, -np.inf, 0.0, 0.0])
+    np.testing.assert_array_equal(model.initial_theta(), [1.0, 0.0, 1.0, 1.0])
+
+
+def test_fit_twice_is_refused(sleepstudy):
+    model = LinearMixedModel.from_formula("Reaction ~ Days + (1 | Subject)", sleepstudy)
+    model.fit()
+    with pytest.raises(mm.MixedModelsError, match="fitted already"):
+        model.fit()
+
+
+def test_refit_with_the_same_response_gives_the_same_fit(sleepstudy):
+    fit = mm.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)
+    again = fit.refit(sleepstudy["Reaction"].to_numpy())
+    assert again.objective == pytest.approx(fit.objective, rel=1e-12)
+    np.testing.assert_allclose(again.beta, fit.beta, rtol=1e-10)
+    other = fit.refit(sleepstudy["Reaction"].to_numpy() * 2.0)
+    np.testing.assert_allclose(other.beta, 2.0 * fit.beta, rtol=1e-6)
+
+
+def test_update_switches_to_ml_and_changes_formula(sleepstudy):
+    fit = mm.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)
+    ml = fit.update(reml=False)
+    assert not ml.reml
+    assert ml.objective == pytest.approx(1751.9393444890, rel=1e-8)
+    smaller = fit.update("Reaction ~ Days + (1 | Subject)")
+    assert len(smaller.theta) == 1
+
+
+def test_simulate_is_reproducible_and_has_the_right_spread(sleepstudy):
+    fit = mm.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)
+    a = fit.simulate(nsim=200, seed=42)
+    b = fit.simulate(nsim=200, seed=42)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns[:2]) == ["sim_1", "sim_2"]
+    # conditional on all random effects, only the residual noise is left
+    cond = fit.simulate(nsim=400, seed=1, re_form="~(Days | Subject)")
+    resid = cond.sub(fit.fitted(), axis=0).to_numpy()
+    assert np.std(resid) == pytest.approx(fit.sigma, rel=0.02)
+    # unconditional: the marginal variance of day-0 responses is sigma^2 + var(intercept)
+    day0 = (sleepstudy["Days"] == 0).to_numpy()
+    vc = fit.varcorr.to_frame()
+    expected = vc.loc[0, "vcov"] + fit.sigma**2
+    assert np.var(a.to_numpy()[day0]) == pytest.approx(expected, rel=0.1)
+
+
+@pytest.mark.parametrize(
+    "alarm", json.loads((REFERENCE_DIR / "convergence_alarms.json").read_text()),
+    ids=lambda a: a["id"],
+)
+def test_no_false_convergence_alarm(alarm):
+    """lme4 warns 'failed to converge' here; our optimum is as good or better, and silent."""
+    data = pd.read_csv(REFERENCE_DIR / alarm["data_file"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit = mm.lmer(alarm["formula"], data, reml=alarm["reml"])
+    assert alarm["warnings"]  # lme4 did warn
+    assert fit.converged
+    assert not fit.warnings
+    assert fit.objective <= alarm["objective"] + 1e-6 * abs(alarm["objective"])

@@ -1,0 +1,62 @@
+"""The optimiser wrapper and the convergence check, on functions with known minima."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mixedmodels.optimize import check_optimum, minimize
+
+
+def quadratic(center, scale):
+    center = np.asarray(center, dtype=float)
+    scale = np.asarray(scale, dtype=float)
+    return lambda x: float(np.sum(scale * (x - center) ** 2))
+
+
+def test_minimize_finds_interior_minimum_and_passes_check():
+    f = quadratic([0.5, -2.0, 3.0], [1.0, 10.0, 1000.0])
+    opt = minimize(f, np.array([1.0, 0.0, 1.0]), np.array([0.0, -np.inf, 0.0]))
+    np.testing.assert_allclose(opt.final, [0.5, -2.0, 3.0], atol=1e-5)
+    assert opt.check is not None and opt.check.ok
+    assert opt.feval == len(opt.fitlog)
+    assert opt.fmin == min(opt.fitlog)
+
+
+def test_minimum_on_the_bound_is_not_a_convergence_failure():
+    # unconstrained minimum at x0 = -1, constrained at the bound 0 (a singular fit)
+    f = quadratic([-1.0, 2.0], [1.0, 1.0])
+    opt = minimize(f, np.array([1.0, 0.0]), np.array([0.0, -np.inf]))
+    assert opt.final[0] == 0.0
+    assert opt.check.ok
+    assert not opt.check.interior[0]
+
+
+def test_check_flags_a_point_that_is_not_a_minimum():
+    f = quadratic([1.0, 1.0], [1.0, 1.0])
+    check = check_optimum(f, np.array([1.1, 1.0]), np.array([0.0, 0.0]))
+    assert not check.ok
+    assert abs(check.decrease - 0.01) < 1e-6
+    assert "could still be lowered" in check.messages[0]
+
+
+def test_check_flags_descent_off_the_boundary():
+    f = quadratic([1.0], [1.0])
+    check = check_optimum(f, np.array([0.0]), np.array([0.0]))
+    assert not check.ok
+    assert "off its bound" in check.messages[0]
+
+
+def test_check_flags_a_saddle():
+    def saddle(x):
+        return float(x[0] ** 2 - x[1] ** 2)
+
+    check = check_optimum(saddle, np.array([1.0, 1.0]) * 0 + 0.5, np.array([-np.inf, -np.inf]))
+    assert any("not positive definite" in m for m in check.messages)
+
+
+def test_restart_recovers_from_a_premature_stop():
+    # an objective whose optimum BOBYQA with loose tolerances stops short of
+    f = quadratic([0.3, 0.7], [1.0, 1e4])
+    opt = minimize(f, np.array([1.0, 1.0]), np.array([0.0, 0.0]), ftol_rel=1e-2, ftol_abs=1e-2)
+    assert opt.check.ok
+    np.testing.assert_allclose(opt.final, [0.3, 0.7], atol=1e-3)
