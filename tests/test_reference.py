@@ -65,18 +65,53 @@ def test_objective_not_worse(fit_id):
     assert fit.reml == ref["reml"]
 
 
+# lme4's BOBYQA stops at ftol_abs = 1e-8; on flat surfaces its theta is then measurably
+# off the optimum. Beyond this gap (deviance units, ~1000x the objective's rounding
+# noise) lme4's estimates belong to a point that is not the optimum, so they are
+# compared with ours at lme4's own theta (where they must agree to 1e-9) instead of at
+# our lower optimum. Only insteval_crossed_ml is that far (gap 1.4e-6; its intercept SE
+# at the optimum differs from lme4's by 1.1e-4 relative).
+SUBOPTIMAL_GAP = 1e-6
+
+
+def estimates_at(model, theta):
+    """beta and standard errors read off the factor at a given theta."""
+    model.objective(theta)
+    chol = model._chol
+    dof = model.n - model.p if model.reml else model.n
+    se = np.sqrt(chol.pwrss() / dof * np.diagonal(chol.fixed_precision_inverse()))
+    return chol.fixed_effects(), se
+
+
 @pytest.mark.parametrize("fit_id", IDS)
 def test_fixed_effects_and_standard_errors(fit_id):
     ref = REFERENCE[fit_id]
     fit = fitted(fit_id)
     assert list(fit.fixef.index) == list(ref["fixef"])
+    assert list(fit.dropped_columns) == ref["dropped_columns"]
+    lme4_theta = np.array(list(ref["theta"].values()), dtype=float)
+    gap = fit.model.objective(lme4_theta) - fit.objective
+    if gap > SUBOPTIMAL_GAP:
+        assert fit.converged
+        beta, se = estimates_at(fit.model, lme4_theta)
+        assert close(beta, list(ref["fixef"].values()), 1e-9, 1e-12)
+        assert close(se, list(ref["se"].values()), 1e-9, 1e-12)
+        return
     assert close(fit.fixef.values, list(ref["fixef"].values()), 1e-4, 1e-6)
     assert close(fit.std_errors.values, list(ref["se"].values()), 1e-4, 1e-6)
     p = len(ref["fixef"])
     vcov = np.array(ref["vcov"]["values"], dtype=float).reshape(p, p)
     scale = np.sqrt(np.outer(np.diagonal(vcov), np.diagonal(vcov)))
     assert np.all(np.abs(fit.vcov.values - vcov) <= 2e-4 * scale)
-    assert list(fit.dropped_columns) == ref["dropped_columns"]
+
+
+@pytest.mark.parametrize("fit_id", IDS)
+def test_estimates_at_lme4_theta_equal_lme4s(fit_id):
+    """Apart from the optimiser, the estimates are lme4's to rounding error."""
+    ref = REFERENCE[fit_id]
+    beta, se = estimates_at(fitted(fit_id).model, np.array(list(ref["theta"].values())))
+    assert close(beta, list(ref["fixef"].values()), 1e-9, 1e-12)
+    assert close(se, list(ref["se"].values()), 1e-9, 1e-12)
 
 
 @pytest.mark.parametrize("fit_id", IDS)
