@@ -125,3 +125,10 @@ def test_repr_and_no_warning_for_clean_fit(sleepstudy):
         fit = mm.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)
     assert "REML" in repr(fit)
     assert fit.optsummary.feval > 0 and fit.optsummary.return_code.endswith("REACHED")
+
+
+def test_polars_frame_is_accepted(sleepstudy):
+    pl = pytest.importorskip("polars")
+    frame = pl.from_pandas(sleepstudy.assign(Subject=sleepstudy["Subject"].astype(str)))
+    fit = mm.lmer("Reaction ~ Days + (Days | Subject)", frame)
+    assert fit.objective == pytest.approx(1743.6282719, rel=1e-9)

@@ -108,3 +108,18 @@ def test_no_false_convergence_alarm(alarm):
     assert fit.converged
     assert not fit.warnings
     assert fit.objective <= alarm["objective"] + 1e-6 * abs(alarm["objective"])
+
+
+def test_evaluate_agrees_with_the_profiled_objective(sleepstudy):
+    fit = mm.lmer("Reaction ~ Days + (Days | Subject)", sleepstudy)
+    ev = fit.model.evaluate(fit.theta)
+    for reml in (True, False):
+        s = np.sqrt(ev.sigma2(reml))
+        # at the profiled sigma the unprofiled deviance equals the profiled objective
+        profiled = fit.model.objective(fit.theta, reml)
+        assert ev.deviance(s, reml) == pytest.approx(profiled, rel=1e-12)
+        # and sigma is its minimiser
+        assert ev.deviance(s * 1.01, reml) > ev.deviance(s, reml)
+        assert ev.deviance(s * 0.99, reml) > ev.deviance(s, reml)
+    np.testing.assert_allclose(ev.beta, fit.beta, rtol=1e-12)
+    np.testing.assert_allclose(fit.sigma**2 * ev.vcov_unscaled, fit.vcov.values, rtol=1e-12)

@@ -50,6 +50,50 @@ def template_indices(k: int) -> tuple[np.ndarray, np.ndarray]:
     return rows, cols
 
 
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """The factor's read-outs at one theta.
+
+    Attributes
+    ----------
+    theta : ndarray
+    pwrss : float
+        Penalised weighted residual sum of squares r^2.
+    ldL2, ldRX2 : float
+        log det of the random-effects part and of the fixed-effects part of L L'.
+    log_weights : float
+        sum(log w) (0 without weights).
+    n, p : int
+        Observations and fixed-effect columns.
+    beta : ndarray
+        Conditional estimate of beta.
+    vcov_unscaled : ndarray
+        (R_X' R_X)^{-1}; vcov(beta) = sigma^2 times this.
+    """
+
+    theta: np.ndarray
+    pwrss: float
+    ldL2: float
+    ldRX2: float
+    log_weights: float
+    n: int
+    p: int
+    beta: np.ndarray
+    vcov_unscaled: np.ndarray
+
+    def sigma2(self, reml: bool) -> float:
+        """The profiled residual variance."""
+        return self.pwrss / (self.n - self.p if reml else self.n)
+
+    def deviance(self, sigma: float, reml: bool) -> float:
+        """-2 log-likelihood (ML) or the REML criterion at this theta and a given sigma
+        (not profiled): the function lmerTest differentiates for Satterthwaite."""
+        s2 = sigma**2
+        nn = self.n - self.p if reml else self.n
+        value = self.ldL2 - self.log_weights + nn * math.log(2.0 * math.pi * s2) + self.pwrss / s2
+        return value + self.ldRX2 if reml else value
+
+
 class LinearMixedModel:
     """A linear mixed model ready to be fitted.
 
@@ -179,6 +223,26 @@ class LinearMixedModel:
         if not self._chol.update(self.lambdas(np.asarray(theta, dtype=float))):
             return math.inf
         return self._objective_from_factor(self.reml if reml is None else reml)
+
+    def evaluate(self, theta: np.ndarray) -> Evaluation:
+        """Everything the factor gives at ``theta``: the pieces of the criterion, beta,
+        and vcov(beta) / sigma^2. For inference code that needs them as functions of
+        theta (derivatives for Satterthwaite, profiles)."""
+        theta = np.asarray(theta, dtype=float)
+        if not self._chol.update(self.lambdas(theta)):
+            raise MixedModelsError(f"the model cannot be evaluated at theta = {theta}")
+        chol = self._chol
+        return Evaluation(
+            theta=theta.copy(),
+            pwrss=chol.pwrss(),
+            ldL2=chol.logdet_random(),
+            ldRX2=chol.logdet_fixed(),
+            log_weights=self.log_weights,
+            n=self.n,
+            p=self.p,
+            beta=chol.fixed_effects(),
+            vcov_unscaled=chol.fixed_precision_inverse(),
+        )
 
     def _objective_from_factor(self, reml: bool) -> float:
         chol = self._chol
