@@ -30,6 +30,13 @@ from mixedmodels.linalg.blocks import (
     times_transpose,
     transpose_times_vector,
 )
+from mixedmodels.linalg.dense import (
+    cholesky_lower_inplace,
+    left_solve,
+    left_solve_transpose,
+    right_solve_transpose,
+)
+from mixedmodels.linalg.products import MAX_TRIPLES, ScalarCrossPlan
 
 # Off-diagonal blocks denser than this (as a fraction of level pairs) are stored dense.
 _SPARSE_DENSITY = 0.25
@@ -92,6 +99,7 @@ class BlockedCholesky:
         self.blockdiag = [True] * self.m
         self.sparse_off: dict[tuple[int, int], bool] = {}
         self._decide_structure()
+        self.plans = self._make_plans()
         self.diag: list[np.ndarray] = [np.empty(0)] * self.m
         self.diag_inv: list[np.ndarray | None] = [None] * self.m
         self.off: dict[tuple[int, int], Block] = {}
@@ -119,6 +127,36 @@ class BlockedCholesky:
                     and (a.is_nested() or a.density() < _SPARSE_DENSITY)
                 )
 
+    def _make_plans(self) -> dict[tuple[int, int], ScalarCrossPlan]:
+        """Precomputed ``L[i,0] L[j,0]'`` for scalar terms with a dense target block."""
+        plans: dict[tuple[int, int], ScalarCrossPlan] = {}
+        if self.m < 2 or self.ncoef[0] != 1:
+            return plans
+        for j in range(1, self.m):
+            for i in range(j, self.m):
+                dense_target = not self.blockdiag[j] if i == j else not self.sparse_off[(i, j)]
+                ok = (
+                    dense_target
+                    and self.ncoef[i] == 1
+                    and self.ncoef[j] == 1
+                    and self.sparse_off[(i, 0)]
+                    and self.sparse_off[(j, 0)]
+                )
+                a_i, a_j = self.A.off[(i, 0)], self.A.off[(j, 0)]
+                if ok and ScalarCrossPlan.size(a_i, a_j) <= MAX_TRIPLES:
+                    plans[(i, j)] = ScalarCrossPlan(a_i, a_j, lower_only=i == j)
+        return plans
+
+    def _subtract_fill(self, t: np.ndarray, i: int, j: int, k: int) -> None:
+        """``t -= L[i,k] L[j,k]'`` (dense t), by a plan where there is one."""
+        plan = self.plans.get((i, j)) if k == 0 else None
+        if plan is None:
+            t -= times_transpose(self.off[(i, k)], self.off[(j, k)])
+            return
+        lam = self._lams
+        scale = lam[i][0, 0] * lam[j][0, 0] * lam[0][0, 0] ** 2
+        plan.subtract_from(t, 1.0 / self.diag[0][:, 0, 0] ** 2, scale)
+
     def _nonzero(self, i: int, j: int) -> bool:
         return len(self.A.off[(i, j)].rows) > 0
 
@@ -144,6 +182,7 @@ class BlockedCholesky:
             block of a degenerate problem); the factor is then unusable.
         """
         A = self.A
+        self._lams = lams
         try:
             for j in range(self.m):
                 self._update_diagonal(j, lams[j])
@@ -176,8 +215,8 @@ class BlockedCholesky:
             d = blockdiag_to_dense(faces)
             d[np.diag_indices_from(d)] += 1.0
             for kk in range(j):
-                d -= times_transpose(self.off[(j, kk)], self.off[(j, kk)])
-            self.diag[j] = np.linalg.cholesky(d)
+                self._subtract_fill(d, j, j, kk)
+            self.diag[j] = cholesky_lower_inplace(d)
 
     def _update_off(self, i: int, j: int, lams: list[np.ndarray]) -> None:
         a = self.A.off[(i, j)]
@@ -187,11 +226,11 @@ class BlockedCholesky:
             return
         t = a.like(vals).toarray()
         for k in range(j):
-            t -= times_transpose(self.off[(i, k)], self.off[(j, k)])
+            self._subtract_fill(t, i, j, k)
         self.off[(i, j)] = self._right_solve(t, j)
 
     def _right_solve(self, t: np.ndarray, j: int) -> np.ndarray:
-        """``t L_jj^{-T}`` for a dense t."""
+        """``t L_jj^{-T}`` for a dense temporary t (overwritten)."""
         if self.blockdiag[j]:
             k = self.ncoef[j]
             if k == 1:
@@ -199,7 +238,7 @@ class BlockedCholesky:
             r = t.shape[0]
             t3 = t.reshape(r, -1, k)
             return np.einsum("rak,alk->ral", t3, self.diag_inv[j]).reshape(r, -1)
-        return solve_triangular(self.diag[j], t.T, lower=True, check_finite=False).T
+        return right_solve_transpose(self.diag[j], t)
 
     def _right_solve_blocks(self, vals: np.ndarray, cols: np.ndarray, j: int) -> np.ndarray:
         """Blockwise ``B L_b^{-T}`` for sparse blocks in column levels ``cols``."""
@@ -233,7 +272,7 @@ class BlockedCholesky:
             if k == 1:
                 return rhs / self.diag[j][:, 0, 0]
             return np.einsum("alk,al->ak", self.diag_inv[j], rhs.reshape(-1, k)).ravel()
-        return solve_triangular(self.diag[j], rhs, lower=True, trans="T", check_finite=False)
+        return left_solve_transpose(self.diag[j], rhs)
 
     def fixed_effects(self) -> np.ndarray:
         """The conditional estimate of beta at the current theta."""
@@ -277,8 +316,7 @@ class BlockedCholesky:
                          for i in range(j + 1, self.m)]
                 mjj: np.ndarray | None = None
             else:
-                mjj = solve_triangular(self.diag[j], np.eye(l * k), lower=True,
-                                       check_finite=False)
+                mjj = left_solve(self.diag[j], np.eye(l * k))
                 m3 = mjj.reshape(-1, l, k)
                 faces = np.einsum("rak,ral->akl", m3, m3)
                 below = [times(self.off[(i, j)], mjj) for i in range(j + 1, self.m)]
@@ -303,11 +341,11 @@ class BlockedCholesky:
         return np.einsum("rak,akl->ral", block.reshape(r, -1, k), inv).reshape(r, -1)
 
     def _left_solve(self, i: int, t: np.ndarray) -> np.ndarray:
-        """``L_ii^{-1} t`` for a dense t."""
+        """``L_ii^{-1} t`` for a dense temporary t (overwritten)."""
         if self.blockdiag[i]:
             k = self.ncoef[i]
             c = t.shape[1]
             t3 = t.reshape(-1, k, c)
             return np.matmul(self.diag_inv[i], t3).reshape(-1, c)
-        return solve_triangular(self.diag[i], t, lower=True, check_finite=False)
+        return left_solve(self.diag[i], t)
 

@@ -1,0 +1,64 @@
+"""Dense triangular kernels on C-ordered arrays, without copies.
+
+LAPACK and BLAS work on Fortran-ordered arrays; a C-ordered matrix is the Fortran view
+of its transpose. Calling the routines on ``a.T`` with the triangle flags swapped
+avoids the copies that ``np.linalg.cholesky`` and ``scipy.linalg.solve_triangular``
+make (about half the time of a 1000 x 1000 Cholesky).
+
+Factors returned by :func:`cholesky_lower_inplace` hold L in their lower triangle;
+the strict upper triangle is left as it was. Every consumer here reads only the lower
+triangle. The solves overwrite their C-contiguous right-hand side: pass temporaries.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg.blas import dtrsm
+from scipy.linalg.lapack import dpotrf
+
+
+def cholesky_lower_inplace(a: np.ndarray) -> np.ndarray:
+    """Overwrite the C-ordered symmetric ``a`` with its lower Cholesky factor.
+
+    Only the lower triangle of ``a`` is read.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When ``a`` is not positive definite.
+    """
+    if not a.flags.c_contiguous:
+        a = np.ascontiguousarray(a)
+    # The Fortran view a.T holds the upper triangle of the same symmetric matrix.
+    u, info = dpotrf(a.T, lower=0, clean=0, overwrite_a=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("matrix is not positive definite")
+    return u.T
+
+
+def right_solve_transpose(L: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``t L^{-T}`` for lower-triangular ``L`` (C-ordered) and a C-ordered ``t``."""
+    t = np.ascontiguousarray(t)
+    # In Fortran views: X' = L^{-1} t' where L's view is U = L' (upper): use U'.
+    x = dtrsm(1.0, L.T, t.T, side=0, lower=0, trans_a=1, diag=0, overwrite_b=1)
+    return x.T
+
+
+def left_solve(L: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``L^{-1} t`` for lower-triangular ``L`` (C-ordered) and a 1-d or 2-d ``t``."""
+    if t.ndim == 1:
+        return left_solve(L, t[:, None])[:, 0]
+    t = np.ascontiguousarray(t)
+    # X' = t' L^{-T}: in Fortran views B = t' (c x n), A = U = L' (upper); right side.
+    x = dtrsm(1.0, L.T, t.T, side=1, lower=0, trans_a=0, diag=0, overwrite_b=1)
+    return x.T
+
+
+def left_solve_transpose(L: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``L^{-T} t`` for lower-triangular ``L`` (C-ordered) and a 1-d or 2-d ``t``."""
+    if t.ndim == 1:
+        return left_solve_transpose(L, t[:, None])[:, 0]
+    t = np.ascontiguousarray(t)
+    # X' = t' L^{-1}: Fortran views B = t', A = U = L'; X' = B U^{-T}.
+    x = dtrsm(1.0, L.T, t.T, side=1, lower=0, trans_a=1, diag=0, overwrite_b=1)
+    return x.T
