@@ -228,7 +228,8 @@ def _polish(rec: _Recorder, lower: np.ndarray, result: ConvergenceCheck,
         rec(x)
         if not rec.best_f < before:
             break
-        result = check_optimum(rec, rec.best_x, lower)
+        result = check_optimum(rec, rec.best_x, lower, hessian=result.hessian,
+                               interior=result.interior)
     return result
 
 
@@ -236,17 +237,34 @@ def _steps(x: np.ndarray) -> np.ndarray:
     return 1e-4 * np.maximum(np.abs(x), 0.1)
 
 
-def check_optimum(fun: Objective, x: np.ndarray, lower: np.ndarray) -> ConvergenceCheck:
+def check_optimum(
+    fun: Objective,
+    x: np.ndarray,
+    lower: np.ndarray,
+    *,
+    hessian: np.ndarray | None = None,
+    interior: np.ndarray | None = None,
+) -> ConvergenceCheck:
     """Finite-difference checks of a (local) minimum.
 
     Evaluating ``fun`` may move the caller's notion of the best point: the
     recorder used by :func:`minimize` keeps whichever point is lowest.
+
+    Parameters
+    ----------
+    hessian, interior : ndarray, optional
+        A Hessian of the interior parameters from a nearby point (after a Newton
+        step) to reuse instead of recomputing it; used only when the same
+        parameters are interior here.
     """
     x = np.asarray(x, dtype=float)
     t = len(x)
     f0 = fun(x)
     h = _steps(x)
-    interior = (x - lower) > BOUNDARY_TOL
+    here = (x - lower) > BOUNDARY_TOL
+    if interior is None or not np.array_equal(here, interior):
+        hessian = None
+    interior = here
     grad = np.zeros(t)
     messages: list[str] = []
 
@@ -270,7 +288,7 @@ def check_optimum(fun: Objective, x: np.ndarray, lower: np.ndarray) -> Convergen
     hess = None
     decrease = 0.0
     if len(free) and len(free) <= MAX_HESSIAN_PARAMS:
-        hess = _hessian(at, f0, h, free)
+        hess = _hessian(at, f0, h, free) if hessian is None else hessian
         g = grad[free]
         eig = np.linalg.eigvalsh(hess)
         if eig[0] <= 0:

@@ -160,6 +160,11 @@ class BlockedCholesky:
     def _nonzero(self, i: int, j: int) -> bool:
         return len(self.A.off[(i, j)].rows) > 0
 
+    def largest_dense_order(self) -> int:
+        """Order of the largest dense diagonal block (the [X y] block included)."""
+        dense = [self.nlevels[j] * self.ncoef[j] for j in range(self.m) if not self.blockdiag[j]]
+        return max([self.p + 1, *dense])
+
     def describe(self) -> list[str]:
         """One line per block of L naming its storage (for diagnostics and tests)."""
         lines = []
