@@ -1,4 +1,4 @@
-"""Command line front end: ``mixedmodels fit`` and ``mixedmodels datasets``.
+"""Command line front end: ``mixedmodels fit``, ``report`` and ``datasets``.
 
 Uses only the public API. Bad input exits with status 2 and one line on stderr that
 starts with ``error:``; lme4-style fit messages go to stderr as ``warning:`` lines.
@@ -9,6 +9,8 @@ Examples
 
     mixedmodels fit sleepstudy "Reaction ~ Days + (Days | Subject)"
     mixedmodels fit data.csv "y ~ x + (1 | g)" --ml --json
+    mixedmodels fit sleepstudy "Reaction ~ Days + (Days | Subject)" --plots plots/
+    mixedmodels report sleepstudy "Reaction ~ Days + (Days | Subject)" -o report.html
     mixedmodels datasets
 """
 
@@ -62,6 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--json", action="store_true", help="print one JSON object")
     fit.add_argument("--weights", metavar="COL", help="column of prior weights")
     fit.add_argument("--offset", metavar="COL", help="column of a known offset")
+    fit.add_argument("--plots", metavar="DIR",
+                     help="also write the standard diagnostic plots as PNG files to DIR")
+    report = commands.add_parser("report", help="fit a model and write an HTML report")
+    report.add_argument("data", metavar="DATA",
+                        help="CSV or Parquet file, or the name of a bundled dataset")
+    report.add_argument("formula", metavar="FORMULA", help="lme4 formula")
+    report.add_argument("-o", "--output", metavar="FILE", required=True,
+                        help="the HTML file to write")
+    report.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
+    report.add_argument("--weights", metavar="COL", help="column of prior weights")
+    report.add_argument("--offset", metavar="COL", help="column of a known offset")
+    report.add_argument("--nsim", metavar="N", type=int, default=250,
+                        help="simulations for the simulated residuals (default 250)")
+    report.add_argument("--seed", metavar="N", type=int, default=1,
+                        help="seed of the simulations (default 1)")
     commands.add_parser("datasets", help="list the bundled datasets")
     return parser
 
@@ -170,9 +187,48 @@ def fit_to_json(fit: Any) -> dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------------- plots
+def standard_plots(fit: Any) -> dict[str, Any]:
+    """The standard plots of a fit by file stem (matplotlib figures).
+
+    Residuals vs fitted, normal QQ, scale-location, the four panels together, QQ of
+    the random effects, caterpillar, shrinkage, simulated residuals and, for a model
+    with one grouping factor, the pooling picture.
+    """
+    from mixedmodels import plots
+
+    figures = {
+        "diagnostics": plots.plot_diagnostics(fit),
+        "residuals": plots.plot_residuals(fit),
+        "qq": plots.plot_qq(fit),
+        "scale_location": plots.plot_scale_location(fit),
+        "ranef_qq": plots.plot_ranef_qq(fit),
+        "caterpillar": plots.plot_caterpillar(fit),
+        "shrinkage": plots.plot_shrinkage(fit),
+        "simulated_residuals": plots.plot_simulated_residuals(fit, seed=1),
+    }
+    if len(fit.ngroups) == 1:
+        figures["pooling"] = plots.plot_pooling(fit)
+    return figures
+
+
+def write_plots(fit: Any, directory: str | Path, dpi: int = 100) -> list[Path]:
+    """Write :func:`standard_plots` as PNG files into ``directory`` (created if needed)."""
+    out = Path(directory)
+    if out.exists() and not out.is_dir():
+        raise CliError(f"--plots {directory}: exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for stem, fig in standard_plots(fit).items():
+        path = out / f"{stem}.png"
+        fig.savefig(path, dpi=dpi)
+        written.append(path)
+    return written
+
+
 # ---------------------------------------------------------------------- commands
-def run_fit(args: argparse.Namespace) -> int:
-    """``mixedmodels fit``: fit, print the summary (or JSON), warnings on stderr."""
+def _fit_from_args(args: argparse.Namespace) -> Any:
+    """Read DATA and fit FORMULA with the options shared by ``fit`` and ``report``."""
     data, name = load_data(args.data)
     for option in ("weights", "offset"):
         column = getattr(args, option)
@@ -180,12 +236,36 @@ def run_fit(args: argparse.Namespace) -> int:
             raise CliError(f"--{option} column {column!r} is not in the data")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = lmer(args.formula, data, reml=not args.ml, weights=args.weights,
-                   offset=args.offset, data_name=name)
+        return lmer(args.formula, data, reml=not args.ml, weights=args.weights,
+                    offset=args.offset, data_name=name)
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """``mixedmodels fit``: fit, print the summary (or JSON), warnings on stderr."""
+    fit = _fit_from_args(args)
+    if args.plots is not None:
+        write_plots(fit, args.plots)
     if args.json:
         sys.stdout.write(json.dumps(fit_to_json(fit), indent=2) + "\n")
     else:
         sys.stdout.write(str(fit.summary()))
+    for message in fit.warnings:
+        sys.stderr.write(f"warning: {message}\n")
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """``mixedmodels report``: fit and write the HTML report; warnings on stderr."""
+    from mixedmodels.report import report
+
+    if args.nsim < 2:
+        raise CliError("--nsim must be at least 2")
+    output = Path(args.output)
+    if output.is_dir():
+        raise CliError(f"-o {args.output}: is a directory")
+    fit = _fit_from_args(args)
+    report(fit, output, nsim=args.nsim, seed=args.seed)
+    sys.stdout.write(f"wrote {output}\n")
     for message in fit.warnings:
         sys.stderr.write(f"warning: {message}\n")
     return 0
@@ -221,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Arguments without the program name (default: ``sys.argv[1:]``).
     """
     args = build_parser().parse_args(argv)
-    handlers = {"fit": run_fit, "datasets": run_datasets}
+    handlers = {"fit": run_fit, "report": run_report, "datasets": run_datasets}
     try:
         return handlers[args.command](args)
     except (CliError, MixedModelsError, OSError, ValueError, KeyError,
