@@ -25,7 +25,18 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def sleep_summary() -> subprocess.CompletedProcess[str]:
-    return run_cli("fit", "sleepstudy", SLEEP)
+    return run_cli("fit", "sleepstudy", SLEEP, "--ddf", "none")
+
+
+def test_default_summary_has_lmertest_p_values() -> None:
+    result = run_cli("fit", "sleepstudy", SLEEP)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("Linear mixed model fit by REML. t-tests use Satterthwaite's method [")
+    assert "Pr(>|t|)" in out
+    # lmerTest: Days df 17.0, Pr(>|t|) 3.26e-06
+    days = next(x for x in out.splitlines() if x.startswith("Days "))
+    assert "17.000" in days and "3.26e-06" in days
 
 
 def test_fit_prints_lme4_summary(sleep_summary: subprocess.CompletedProcess[str]) -> None:
@@ -59,7 +70,12 @@ def test_fit_json() -> None:
     obj = json.loads(result.stdout)
     assert set(obj) == JSON_KEYS
     assert obj["reml"] is False
-    assert obj["df"] is None and obj["p"] is None
+    # lmerTest (ML): Satterthwaite df 18.0011 and 18.0002, Days p 1.6522e-06
+    assert obj["df"]["(Intercept)"] == pytest.approx(18.0011347663803, rel=1e-3)
+    assert obj["df"]["Days"] == pytest.approx(18.0001769285147, rel=1e-3)
+    assert obj["p"]["Days"] == pytest.approx(1.65222790511593e-06, rel=1e-3)
+    plain = json.loads(run_cli("fit", "sleepstudy", SLEEP, "--json", "--ddf", "none").stdout)
+    assert plain["df"] is None and plain["p"] is None
     assert obj["nobs"] == 180 and obj["ngroups"] == {"Subject": 18}
     # lme4: deviance 1751.939 under ML
     assert obj["objective"] == pytest.approx(1751.939, abs=1e-3)

@@ -33,6 +33,7 @@ from mixedmodels.errors import DataError, FormulaError, MixedModelsError
 from mixedmodels.model import lmer
 
 EXIT_USAGE = 2
+DDF_CHOICES = ("satterthwaite", "kenward-roger", "none")
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.xz", ".csv.zip", ".tsv", ".txt")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -61,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("formula", metavar="FORMULA",
                      help="lme4 formula, e.g. 'Reaction ~ Days + (Days | Subject)'")
     fit.add_argument("--ml", action="store_true", help="maximum likelihood instead of REML")
+    fit.add_argument("--ddf", choices=DDF_CHOICES, default="satterthwaite",
+                     help="df of the fixed-effects t tests (default: satterthwaite, as "
+                          "lmerTest; none: lme4's table without p-values)")
     fit.add_argument("--json", action="store_true", help="print one JSON object")
     fit.add_argument("--weights", metavar="COL", help="column of prior weights")
     fit.add_argument("--offset", metavar="COL", help="column of a known offset")
@@ -159,8 +163,13 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def fit_to_json(fit: Any) -> dict[str, Any]:
-    """The ``--json`` object of a fit (df and p are null until inference is wired in)."""
+def _ddf(name: str) -> str | None:
+    return None if name == "none" else name
+
+
+def fit_to_json(fit: Any, ddf: str | None = "satterthwaite") -> dict[str, Any]:
+    """The ``--json`` object of a fit; df and p are the t tests' (null when ddf is None)."""
+    table = fit.coef_table(ddf=ddf) if ddf is not None else None
     varcorr = [
         {key: _plain(val) for key, val in row.items()}
         for row in fit.varcorr.to_frame().to_dict(orient="records")
@@ -176,8 +185,8 @@ def fit_to_json(fit: Any) -> dict[str, Any]:
         "theta": [_number(t) for t in np.asarray(fit.theta, dtype=float)],
         "fixef": {str(k): _number(v) for k, v in fit.fixef.items()},
         "se": {str(k): _number(v) for k, v in fit.std_errors.items()},
-        "df": None,
-        "p": None,
+        "df": None if table is None else {str(k): _number(v) for k, v in table["df"].items()},
+        "p": None if table is None else {str(k): _number(v) for k, v in table["p_value"].items()},
         "varcorr": varcorr,
         "nobs": int(fit.nobs),
         "ngroups": {str(k): int(v) for k, v in fit.ngroups.items()},
@@ -246,9 +255,9 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.plots is not None:
         write_plots(fit, args.plots)
     if args.json:
-        sys.stdout.write(json.dumps(fit_to_json(fit), indent=2) + "\n")
+        sys.stdout.write(json.dumps(fit_to_json(fit, _ddf(args.ddf)), indent=2) + "\n")
     else:
-        sys.stdout.write(str(fit.summary()))
+        sys.stdout.write(str(fit.summary(ddf=_ddf(args.ddf))))
     for message in fit.warnings:
         sys.stderr.write(f"warning: {message}\n")
     return 0

@@ -439,12 +439,71 @@ class LmerFit:
             data_name=self.model.data_name if data is None else None,
         )
 
+    # ------------------------------------------------------------------ inference
+    def coef_table(self, ddf: str | None = "satterthwaite", level: float = 0.95) -> pd.DataFrame:
+        """Fixed effects with t tests and confidence intervals.
+
+        Parameters
+        ----------
+        ddf : {"satterthwaite", "kenward-roger", None}
+            Denominator df of the t tests (lmerTest); None: normal distribution.
+        level : float
+            Confidence level of the intervals.
+
+        Returns
+        -------
+        DataFrame
+            Columns estimate, std_error, df, t_value, p_value, conf_low, conf_high.
+        """
+        from mixedmodels.inference.coef_table import coef_table
+
+        return coef_table(self, ddf=ddf, level=level)
+
+    def anova(self, type: int | str = 3, ddf: str = "satterthwaite") -> pd.DataFrame:  # noqa: A002
+        """F tests of the fixed-effects terms (lmerTest's ``anova()``).
+
+        Parameters
+        ----------
+        type : {1, 2, 3}
+            Type I (sequential), II or III (default) hypotheses.
+        ddf : {"satterthwaite", "kenward-roger"}
+            Method of the denominator degrees of freedom.
+
+        Returns
+        -------
+        DataFrame
+            Sum Sq, Mean Sq, NumDF, DenDF, F value, Pr(>F) per term.
+        """
+        from mixedmodels.inference.anova import anova_table
+
+        return anova_table(self, type=type, ddf=ddf)
+
+    def r2(self) -> pd.Series:
+        """Marginal and conditional R2 (Nakagawa & Schielzeth, as performance::r2_nakagawa)."""
+        from mixedmodels.inference.r2 import r2
+
+        return r2(self)
+
+    def icc(self) -> pd.Series:
+        """Adjusted and unadjusted intra-class correlation (as performance::icc)."""
+        from mixedmodels.inference.r2 import icc
+
+        return icc(self)
+
     # ------------------------------------------------------------------ display
-    def summary(self) -> Summary:
-        """lme4's summary: ``str()`` gives its text layout, ``_repr_html_`` a table."""
+    def summary(self, ddf: str | None = "satterthwaite") -> Summary:
+        """The summary: ``str()`` gives lmerTest's text layout (lme4's with ``ddf=None``),
+        ``_repr_html_`` a table.
+
+        Parameters
+        ----------
+        ddf : {"satterthwaite", "kenward-roger", None}
+            Method of the t tests' df shown in the fixed-effects table; None shows
+            lme4's table without df and p-values.
+        """
         from mixedmodels.display import Summary
 
-        return Summary.from_fit(self)
+        return Summary.from_fit(self, ddf=ddf)
 
     def __str__(self) -> str:
         return str(self.summary())

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from mixedmodels.display.tables import (
     random_effects_table,
     varcorr_frame,
 )
+from mixedmodels.errors import MixedModelsError
 
 if TYPE_CHECKING:
     from mixedmodels.fit import LmerFit
@@ -209,12 +211,32 @@ class Summary:
         )
 
     @classmethod
-    def from_fit(cls, fit: LmerFit) -> Summary:
+    def from_fit(cls, fit: LmerFit, ddf: str | None = "satterthwaite") -> Summary:
         """Gather the summary's numbers from a fitted model.
 
         Only the fit's accessors are read; the one computation is the quantiles of the
         scaled Pearson residuals, as lme4's ``summary``.
+
+        Parameters
+        ----------
+        fit : LmerFit
+        ddf : {"satterthwaite", "kenward-roger", None}
+            Method of the t tests' df (lmerTest's layout, with df and Pr(>|t|)
+            columns; Kenward-Roger also shows the adjusted standard errors); None gives
+            lme4's table without them.
         """
+        se, df, p_values, method = fit.std_errors, None, None, None
+        if ddf is not None:
+            method = _ddf_label(ddf)
+            try:
+                table = fit.coef_table(ddf=method)
+            except (MixedModelsError, np.linalg.LinAlgError) as exc:
+                # lmerTest also falls back to lme4's table when it cannot compute the df.
+                warnings.warn(f"t tests not available ({exc}); showing lme4's table",
+                              stacklevel=2)
+                method = None
+            else:
+                se, df, p_values = table["std_error"], table["df"], table["p_value"]
         resid = np.asarray(fit.residuals(kind="pearson", scaled=True), dtype=float)
         resid = resid[np.isfinite(resid)]
         quantiles = (np.quantile(resid, [0.0, 0.25, 0.5, 0.75, 1.0]).tolist()
@@ -225,7 +247,7 @@ class Summary:
             formula=fit.formula,
             reml=fit.reml,
             fixef=fit.fixef,
-            se=fit.std_errors,
+            se=se,
             vcov=fit.vcov,
             varcorr=fit.varcorr.to_frame(),
             nobs=fit.nobs,
@@ -244,6 +266,9 @@ class Summary:
             conv_messages=conv_messages,
             conv_code=_NLOPT_FAILURES.get(str(fit.optsummary.return_code), 0),
             n_dropped_na=fit.n_dropped_na,
+            df=df,
+            p_values=p_values,
+            ddf=method,
         )
 
     # ------------------------------------------------------------------ tables
@@ -279,6 +304,13 @@ def split_messages(messages: Sequence[str]) -> tuple[tuple[str, ...], tuple[str,
     design = tuple(m for m in messages if m.startswith(_DESIGN_MESSAGE_STARTS))
     other = tuple(m for m in messages if not m.startswith(_DESIGN_MESSAGE_STARTS))
     return design, other
+
+
+def _ddf_label(ddf: str) -> str:
+    """The canonical name of a df method (``"satterthwaite"`` or ``"kenward-roger"``)."""
+    from mixedmodels.inference.contest import normalize_ddf
+
+    return normalize_ddf(ddf) or ""
 
 
 def _option_label(value: Any) -> str | None:

@@ -90,9 +90,58 @@ def fill_lines(items: Sequence[str], width: int = WIDTH) -> list[str]:
 
 # ---------------------------------------------------------------------- sections
 def title_lines(s: Summary) -> list[str]:
-    """``Linear mixed model fit by REML ['lmerMod']`` (lme4's ``.prt.methTit``)."""
+    """The title (lme4's ``.prt.methTit``).
+
+    lme4: ``Linear mixed model fit by REML ['lmerMod']``. With t tests (lmerTest):
+    ``Linear mixed model fit by REML. t-tests use Satterthwaite's method
+    [lmerModLmerTest]``, wrapped as R does when the line is longer than 80 characters.
+    """
     method = "REML" if s.reml else "maximum likelihood "
-    return [f"Linear mixed model fit by {method} ['lmerMod']"]
+    title = f"Linear mixed model fit by {method}"
+    if s.ddf is None:
+        return [f"{title} ['lmerMod']"]
+    how = {"satterthwaite": "Satterthwaite's", "kenward-roger": "Kenward-Roger's"}.get(
+        s.ddf, s.ddf)
+    return method_title_lines(f"{title}. t-tests use {how} method", "lmerModLmerTest")
+
+
+def method_title_lines(title: str, klass: str, width: int = WIDTH) -> list[str]:
+    """lme4's ``.prt.methTit``: ``title ['class']``, or, when that is wider than
+    ``width``, ``strwrap(title, width - 2, exdent = 2)`` followed by `` [class]`` through
+    ``cat(..., sep = "", fill = TRUE)``."""
+    if len(title) + 5 + len(klass) <= width:
+        return [f"{title} ['{klass}']"]
+    items = [*strwrap(title, width - 2, exdent=2), " [", klass, "]"]
+    lines: list[str] = []
+    current = ""
+    for item in items:
+        if current and len(current) + len(item) > width:
+            lines.append(current)
+            current = item
+        else:
+            current += item
+    lines.append(current)
+    return lines
+
+
+def strwrap(text: str, width: int, exdent: int = 0) -> list[str]:
+    """R's ``strwrap`` of one paragraph: words joined greedily into lines shorter than
+    ``width``; lines after the first indented by ``exdent`` spaces."""
+    lines: list[str] = []
+    current: list[str] = []
+    length = 0
+    for word in text.split():
+        indent = exdent if lines else 0
+        extra = len(word) + (1 if current else 0)
+        if current and indent + length + extra >= width:
+            lines.append(" " * indent + " ".join(current))
+            current, length = [word], len(word)
+        else:
+            current.append(word)
+            length += extra
+    if current:
+        lines.append(" " * (exdent if lines else 0) + " ".join(current))
+    return lines
 
 
 def call_lines(s: Summary) -> list[str]:
