@@ -132,3 +132,13 @@ def test_polars_frame_is_accepted(sleepstudy):
     frame = pl.from_pandas(sleepstudy.assign(Subject=sleepstudy["Subject"].astype(str)))
     fit = mm.lmer("Reaction ~ Days + (Days | Subject)", frame)
     assert fit.objective == pytest.approx(1743.6282719, rel=1e-9)
+
+
+def test_model_check_methods_delegate(fit):
+    assert fit._repr_latex_() == "$$" + fit.equation() + "$$"
+    assert r"\sim N" in fit.equation()
+    assert "251.4" in fit.equation(estimates=True)
+    sim = fit.simulated_residuals(nsim=40, seed=3)
+    again = fit.simulated_residuals(nsim=40, seed=3)
+    np.testing.assert_array_equal(sim.residuals, again.residuals)
+    assert list(sim.tests().index)[0].startswith("uniformity")

@@ -19,6 +19,9 @@ from mixedmodels.formula import parse_formula
 from mixedmodels.varcorr import VarCorr
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mixedmodels.diagnostics import SimulatedResiduals
     from mixedmodels.display import Summary
     from mixedmodels.model import LinearMixedModel
     from mixedmodels.optimize import OptSummary
@@ -489,6 +492,33 @@ class LmerFit:
         from mixedmodels.inference.r2 import icc
 
         return icc(self)
+
+    # ------------------------------------------------------------------ model checks
+    def simulated_residuals(self, nsim: int = 250, seed: int | None = None,
+                            re_form: str | None = None) -> SimulatedResiduals:
+        """Scaled quantile residuals from simulations of the fit (as DHARMa).
+
+        See :func:`mixedmodels.diagnostics.simulated_residuals`.
+        """
+        from mixedmodels.diagnostics import simulated_residuals
+
+        return simulated_residuals(self, nsim=nsim, seed=seed, re_form=re_form)
+
+    def equation(self, estimates: bool = False, digits: int = 2) -> str:
+        """The model in LaTeX (equatiomatic's notation), optionally with estimates."""
+        from mixedmodels.display.equation import equation
+
+        return equation(self, estimates=estimates, digits=digits)
+
+    def _repr_latex_(self) -> str:
+        return "$$" + self.equation() + "$$"
+
+    def report(self, path: str | Path, nsim: int = 250, seed: int | None = 1,
+               title: str | None = None) -> Path:
+        """Write a self-contained HTML report (summary, diagnostics, checks) to ``path``."""
+        from mixedmodels.report import report
+
+        return report(self, path, nsim=nsim, seed=seed, title=title)
 
     # ------------------------------------------------------------------ display
     def summary(self, ddf: str | None = "satterthwaite") -> Summary:
