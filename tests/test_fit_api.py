@@ -142,3 +142,21 @@ def test_model_check_methods_delegate(fit):
     again = fit.simulated_residuals(nsim=40, seed=3)
     np.testing.assert_array_equal(sim.residuals, again.residuals)
     assert list(sim.tests().index)[0].startswith("uniformity")
+
+
+def test_anova_dispatches_on_the_number_of_models(fit, sleepstudy):
+    pd.testing.assert_frame_equal(mm.anova(fit), fit.anova())
+    with pytest.warns(UserWarning, match="refitting"):
+        table = mm.anova(mm.lmer("Reaction ~ 1 + (Days | Subject)", sleepstudy), fit)
+    # R: anova(m0, m1) Chisq 23.537 on 1 df
+    assert table["Chisq"].iloc[1] == pytest.approx(23.5365, rel=1e-4)
+    with pytest.raises(TypeError):
+        mm.anova()
+
+
+def test_inference_methods_delegate(fit):
+    wald = fit.confint(method="wald")
+    assert list(wald.index) == [".sig01", ".sig02", ".sig03", ".sigma", "(Intercept)", "Days"]
+    assert wald.loc["Days"].iloc[0] < fit.fixef["Days"] < wald.loc["Days"].iloc[1]
+    assert "Days" in fit.drop1().index
+    assert len(fit.ranova()) == 2

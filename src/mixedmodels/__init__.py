@@ -5,8 +5,11 @@
 """
 
 from mixedmodels import datasets
+from mixedmodels.compare import anova
 from mixedmodels.errors import DataError, FormulaError, MixedModelsError
 from mixedmodels.fit import LmerFit
+from mixedmodels.inference.linear_model import LinearModelFit, lm
+from mixedmodels.inference.simulated_lrt import pb_test, simulated_lrt
 from mixedmodels.model import LinearMixedModel, lmer
 from mixedmodels.varcorr import VarCorr
 
@@ -16,10 +19,15 @@ __all__ = [
     "DataError",
     "FormulaError",
     "LinearMixedModel",
+    "LinearModelFit",
     "LmerFit",
     "MixedModelsError",
     "VarCorr",
     "__version__",
+    "anova",
     "datasets",
+    "lm",
     "lmer",
+    "pb_test",
+    "simulated_lrt",
 ]

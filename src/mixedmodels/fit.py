@@ -19,10 +19,13 @@ from mixedmodels.formula import parse_formula
 from mixedmodels.varcorr import VarCorr
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     from mixedmodels.diagnostics import SimulatedResiduals
     from mixedmodels.display import Summary
+    from mixedmodels.inference.bootstrap import BootstrapResult
+    from mixedmodels.inference.profile import Profile
     from mixedmodels.model import LinearMixedModel
     from mixedmodels.optimize import OptSummary
 
@@ -492,6 +495,60 @@ class LmerFit:
         from mixedmodels.inference.r2 import icc
 
         return icc(self)
+
+    def confint(self, parm: list[str] | None = None, method: str = "profile",
+                level: float = 0.95, nsim: int = 500, seed: int | None = None,
+                n_jobs: int = 1, progress: bool | None = None) -> pd.DataFrame:
+        """Confidence intervals for .sig01..., .sigma and the fixed effects (lme4's confint).
+
+        ``method`` is "profile" (default, as lme4), "wald" or "boot" (percentile).
+        """
+        from mixedmodels.inference.confint import confint
+
+        return confint(self, parm=parm, method=method, level=level, nsim=nsim, seed=seed,
+                       n_jobs=n_jobs, progress=progress)
+
+    def profile(self, which: list[str] | None = None) -> Profile:
+        """The likelihood profile of the parameters (lme4's profile)."""
+        from mixedmodels.inference.profile import profile
+
+        return profile(self, which=which)
+
+    def bootstrap(self, nsim: int, seed: int | None = None, n_jobs: int = 1,
+                  statistic: Callable[[LmerFit], Any] | None = None,
+                  progress: bool | None = None) -> BootstrapResult:
+        """Parametric bootstrap (lme4's bootMer): refits on responses simulated from the fit.
+
+        Replicates are the same for a seed whatever ``n_jobs``.
+        """
+        from mixedmodels.inference.bootstrap import bootstrap
+
+        return bootstrap(self, nsim, seed=seed, n_jobs=n_jobs, statistic=statistic,
+                         progress=progress)
+
+    def predict_interval(self, newdata: pd.DataFrame | None = None, level: float = 0.95,
+                         nsim: int = 500, seed: int | None = None, method: str = "boot",
+                         re_form: str | None = None, allow_new_levels: bool = False,
+                         n_jobs: int = 1, progress: bool | None = None) -> pd.DataFrame:
+        """Predictions with parametric-bootstrap intervals (columns fit, lower, upper)."""
+        from mixedmodels.inference.bootstrap import predict_interval
+
+        return predict_interval(self, newdata=newdata, level=level, nsim=nsim, seed=seed,
+                                method=method, re_form=re_form,
+                                allow_new_levels=allow_new_levels, n_jobs=n_jobs,
+                                progress=progress)
+
+    def drop1(self, test: str = "F", ddf: str = "satterthwaite") -> pd.DataFrame:
+        """Tests of dropping each fixed term: F (lmerTest, default) or "Chisq" (lme4)."""
+        from mixedmodels.inference.ranova import drop1
+
+        return drop1(self, test=test, ddf=ddf)
+
+    def ranova(self, reduce_terms: bool = True) -> pd.DataFrame:
+        """Likelihood-ratio tests of the random terms, each reduced in turn (lmerTest)."""
+        from mixedmodels.inference.ranova import ranova
+
+        return ranova(self, reduce_terms=reduce_terms)
 
     # ------------------------------------------------------------------ model checks
     def simulated_residuals(self, nsim: int = 250, seed: int | None = None,
