@@ -82,6 +82,8 @@ def build_design(
     data: Any,
     weights: Any = None,
     offset: Any = None,
+    *,
+    allow_python: bool = False,
 ) -> Design:
     """Evaluate an lme4 formula on a data frame.
 
@@ -93,6 +95,13 @@ def build_design(
         pandas, polars, pyarrow or any frame with ``to_pandas()``; not modified.
     weights, offset : str or array-like, optional
         A column name or n values.
+    allow_python : bool
+        False (default): the formula is data, not code; only names, numbers,
+        arithmetic, the random-term syntax and the functions in
+        ``mixedmodels.formula.ALLOWED_FUNCTIONS`` are accepted, and formulaic
+        evaluates terms in a closed namespace. True: any Python expression is
+        evaluated with formulaic's full namespace; only for trusted formulas,
+        since such a formula can run arbitrary code.
 
     Returns
     -------
@@ -113,7 +122,13 @@ def build_design(
     RankDeficiencyWarning
         When aliased fixed-effects columns are dropped.
     """
-    parsed = parse_formula(formula) if isinstance(formula, str) else formula
+    if isinstance(formula, ParsedFormula):
+        if not (allow_python and formula.allow_python):
+            # A ParsedFormula may have been built by hand or with allow_python: check it.
+            formula = parse_formula(formula.text, allow_python=allow_python)
+        parsed = formula
+    else:
+        parsed = parse_formula(formula, allow_python=allow_python)
     frame = as_pandas(data)
     if frame.shape[0] == 0:
         raise DataError("data has no rows")
@@ -137,7 +152,7 @@ def build_design(
         keep = ~drop
         rows = frame.loc[keep]
         _check_finite_columns(rows, variables)
-        y, X, fixed_spec, reterms = _evaluate(parsed, rows, variables)
+        y, X, fixed_spec, reterms = _evaluate(parsed, rows, variables, allow_python)
         bad = np.isnan(y) | np.isnan(X).any(axis=1)
         for term in reterms:
             bad |= np.isnan(term.z).any(axis=1)
@@ -157,6 +172,7 @@ def build_design(
     if off is not None and not np.isfinite(off).all():
         raise DataError("offset has infinite values")
 
+    _check_residual_variation(y if off is None else y - off, X, parsed)
     mask = independent_columns(X)
     dropped = tuple(n for n, k in zip(fixed_spec.names, mask, strict=True) if not k)
     if dropped:
@@ -187,16 +203,18 @@ def build_design(
     )
 
 
-def _evaluate(parsed: ParsedFormula, rows: pd.DataFrame, variables: list[str]):
+def _evaluate(
+    parsed: ParsedFormula, rows: pd.DataFrame, variables: list[str], allow_python: bool
+):
     prepared = prepare_columns(rows, variables)
-    y_matrix, _ = code_terms(parse_rhs(f"0 + {parsed.response}"), prepared)
+    y_matrix, _ = code_terms(parse_rhs(f"0 + {parsed.response}"), prepared, allow_python)
     if y_matrix.shape[1] != 1:
         raise DataError(
             f"response {parsed.response_label or parsed.response!r} must be one numeric "
             f"column, not {y_matrix.shape[1]} columns"
         )
-    X, fixed_spec = code_terms(parse_rhs(parsed.fixed), prepared)
-    reterms = [build_reterm(term, prepared, rows) for term in parsed.random]
+    X, fixed_spec = code_terms(parse_rhs(parsed.fixed), prepared, allow_python)
+    reterms = [build_reterm(term, prepared, rows, allow_python) for term in parsed.random]
     return y_matrix[:, 0].copy(), X, fixed_spec, reterms
 
 
@@ -217,6 +235,30 @@ def _check_finite_columns(rows: pd.DataFrame, variables: list[str]) -> None:
         if np.isinf(values).any():
             count = int(np.isinf(values).sum())
             raise DataError(f"variable {name!r} has {count} infinite value{'s' * (count > 1)}")
+
+
+def _check_residual_variation(y: np.ndarray, X: np.ndarray, parsed: ParsedFormula) -> None:
+    """Refuse a response that the fixed effects reproduce exactly (e.g. a constant).
+
+    Then every theta gives a zero penalised residual sum of squares: the criterion
+    is -infinity and there is no residual variance to estimate.
+    """
+    scale = float(np.max(np.abs(y), initial=0.0))
+    if X.shape[1]:
+        try:
+            with np.errstate(all="ignore"):
+                coef, *_ = np.linalg.lstsq(X, y, rcond=None)
+                resid = y - X @ coef
+        except np.linalg.LinAlgError:  # extreme magnitudes: leave it to the engine
+            return
+    else:
+        resid = y
+    if scale == 0.0 or float(np.max(np.abs(resid), initial=0.0)) <= 1e-12 * scale:
+        name = parsed.response_label or parsed.response
+        raise DataError(
+            f"response {name!r} is fitted exactly by the fixed effects (a constant response?): "
+            "there is no residual variation to model"
+        )
 
 
 def _check_finite(matrix: np.ndarray, names, what: str) -> None:

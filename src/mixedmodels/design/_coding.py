@@ -26,10 +26,10 @@ import pandas as pd
 from formulaic import Formula, ModelSpec, model_matrix
 from formulaic.errors import FormulaicError
 
-from mixedmodels.design._context import R_CONTEXT
+from mixedmodels.design._context import evaluation_context
 from mixedmodels.design._levels import level_label
 from mixedmodels.errors import DataError, FormulaError
-from mixedmodels.formula import TermList
+from mixedmodels.formula import TermList, check_python_expression
 
 __all__ = ["CodedSpec", "code_terms", "replay"]
 
@@ -50,6 +50,9 @@ class CodedSpec:
         The terms coded.
     categories : dict
         Levels of each categorical factor, by formulaic expression.
+    allow_python : bool
+        Evaluate with formulaic's full namespace (trusted formulas only);
+        False: the closed namespace of ``design/_context.py``.
     """
 
     model_spec: ModelSpec
@@ -57,6 +60,7 @@ class CodedSpec:
     names: tuple[str, ...]
     terms: TermList
     categories: dict[str, tuple[object, ...]]
+    allow_python: bool = False
 
     def subset(self, keep: np.ndarray) -> CodedSpec:
         """The same spec keeping only the columns where ``keep`` is True."""
@@ -65,19 +69,20 @@ class CodedSpec:
         return replace(self, columns=columns, names=names)
 
 
-def _materialize(spec_or_formula, data: pd.DataFrame, formula_text: str):
+def _materialize(spec_or_formula, data: pd.DataFrame, formula_text: str, allow_python: bool):
+    context = evaluation_context(allow_python)
     try:
         # NaN and infinite values are reported (or their rows dropped) by the caller.
         with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
             warnings.simplefilter("error", category=_mismatch_warning())
             if isinstance(spec_or_formula, ModelSpec):
-                return spec_or_formula.get_model_matrix(data, context=R_CONTEXT)
+                return spec_or_formula.get_model_matrix(data, context=context)
             return model_matrix(
                 spec_or_formula,
                 data,
                 ensure_full_rank=False,
                 na_action="ignore",
-                context=R_CONTEXT,
+                context=context,
             )
     except _mismatch_warning() as exc:
         raise DataError(f"new data has factor levels not seen in fitting: {exc}") from None
@@ -105,7 +110,23 @@ def _kind(model_spec: ModelSpec, expr: str) -> tuple[str, tuple[object, ...]]:
     return name, ()
 
 
-def code_terms(terms: TermList, data: pd.DataFrame) -> tuple[np.ndarray, CodedSpec]:
+def _formula(text: str, allow_python: bool) -> Formula:
+    """formulaic's formula, each Python factor checked against the closed grammar."""
+    try:
+        formula = Formula(text, _ordering="none")
+    except FormulaicError as exc:
+        raise FormulaError(f"cannot evaluate {text!r}: {_first_line(exc)}") from None
+    if not allow_python:
+        for term in formula:
+            for factor in term.factors:
+                if getattr(factor.eval_method, "value", "") == "python":
+                    check_python_expression(factor.expr)
+    return formula
+
+
+def code_terms(
+    terms: TermList, data: pd.DataFrame, allow_python: bool = False
+) -> tuple[np.ndarray, CodedSpec]:
     """Build the R-coded model matrix of a term list.
 
     Parameters
@@ -114,6 +135,8 @@ def code_terms(terms: TermList, data: pd.DataFrame) -> tuple[np.ndarray, CodedSp
         Intercept flag and terms in R's order.
     data : pandas.DataFrame
         Prepared data (factors as categoricals, no missing values).
+    allow_python : bool
+        Evaluate with formulaic's full namespace (trusted formulas only).
 
     Returns
     -------
@@ -130,8 +153,8 @@ def code_terms(terms: TermList, data: pd.DataFrame) -> tuple[np.ndarray, CodedSp
         For a factor coded by contrasts that has fewer than two levels.
     """
     text = terms.to_code()
-    formula = Formula(text, _ordering="none")
-    full = _materialize(formula, data, text)
+    formula = _formula(text, allow_python)
+    full = _materialize(formula, data, text, allow_python)
     spec = full.model_spec
     structure = [s for s in spec.structure if str(s.term) != "1"]
     if len(structure) != len(terms.terms):
@@ -160,7 +183,7 @@ def code_terms(terms: TermList, data: pd.DataFrame) -> tuple[np.ndarray, CodedSp
         for offset, parts in _term_columns(term, kinds, widths, codes):
             columns.append(first + offset)
             names.append(":".join(parts))
-    spec_out = CodedSpec(spec, tuple(columns), tuple(names), terms, categories)
+    spec_out = CodedSpec(spec, tuple(columns), tuple(names), terms, categories, allow_python)
     return np.ascontiguousarray(values[:, columns]), spec_out
 
 
@@ -250,7 +273,7 @@ def replay(spec: CodedSpec, data: pd.DataFrame) -> np.ndarray:
         For a factor level not seen in fitting.
     """
     _check_new_levels(spec, data)
-    matrix = _materialize(spec.model_spec, data, spec.terms.to_code())
+    matrix = _materialize(spec.model_spec, data, spec.terms.to_code(), spec.allow_python)
     values = matrix.to_numpy(dtype=float) if hasattr(matrix, "to_numpy") else np.asarray(matrix)
     return np.ascontiguousarray(values[:, list(spec.columns)])
 

@@ -56,7 +56,9 @@ class ReTerm:
         return len(self.levels)
 
 
-def build_reterm(term: RandomTerm, data: pd.DataFrame, raw: pd.DataFrame) -> ReTerm:
+def build_reterm(
+    term: RandomTerm, data: pd.DataFrame, raw: pd.DataFrame, allow_python: bool = False
+) -> ReTerm:
     """Evaluate one random-effects term.
 
     Parameters
@@ -67,13 +69,15 @@ def build_reterm(term: RandomTerm, data: pd.DataFrame, raw: pd.DataFrame) -> ReT
         Prepared data for formulaic (rows already filtered).
     raw : pandas.DataFrame
         The same rows as the user gave them, for the grouping variables.
+    allow_python : bool
+        Evaluate with formulaic's full namespace (trusted formulas only).
 
     Returns
     -------
     ReTerm
         Codes, labels and z.
     """
-    z, spec = code_terms(parse_rhs(term.lhs), data)
+    z, spec = code_terms(parse_rhs(term.lhs), data, allow_python)
     codes, levels = interaction_codes([raw[g] for g in term.group])
     return ReTerm(term.group_name, spec.names, levels, codes, z, spec, term.group, term.lhs)
 

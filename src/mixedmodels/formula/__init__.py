@@ -8,10 +8,16 @@ whole pipeline :func:`parse_formula`.
 from mixedmodels.formula._parsed import ParsedFormula, parse_formula, parse_rhs
 from mixedmodels.formula._parser import FormulaTree, parse_expression, parse_tree
 from mixedmodels.formula._random import RandomTerm
+from mixedmodels.formula._safety import (
+    ALLOWED_FUNCTIONS,
+    check_python_expression,
+    check_tree,
+)
 from mixedmodels.formula._terms import Factor, Term, TermList, expand_terms
 from mixedmodels.formula._tokens import Kind, Token, tokenize
 
 __all__ = [
+    "ALLOWED_FUNCTIONS",
     "Factor",
     "FormulaTree",
     "Kind",
@@ -20,6 +26,8 @@ __all__ = [
     "Term",
     "TermList",
     "Token",
+    "check_python_expression",
+    "check_tree",
     "expand_terms",
     "parse_expression",
     "parse_formula",

@@ -9,6 +9,7 @@ from mixedmodels.formula._ast import BinOp, Call, Node, Paren, Unary
 from mixedmodels.formula._parser import parse_expression, parse_tree
 from mixedmodels.formula._random import RandomTerm, bar_of, expand_random, split_summands
 from mixedmodels.formula._render import names_in, to_code, to_label
+from mixedmodels.formula._safety import check_tree
 from mixedmodels.formula._terms import TermList, expand_terms
 
 __all__ = ["ParsedFormula", "parse_formula", "parse_rhs"]
@@ -32,6 +33,9 @@ class ParsedFormula:
         Random-effects terms, fully expanded, in formula order.
     response_label : str
         R's name of the response: ``"log(Reaction)"``.
+    allow_python : bool
+        True when the formula was parsed with ``allow_python=True``: it may hold
+        any Python expression and is evaluated with formulaic's full namespace.
     """
 
     text: str
@@ -39,6 +43,7 @@ class ParsedFormula:
     fixed: str
     random: tuple[RandomTerm, ...]
     response_label: str = ""
+    allow_python: bool = False
 
     def variables(self) -> list[str]:
         """Every data column the formula reads, first appearance first.
@@ -78,13 +83,20 @@ def parse_rhs(text: str) -> TermList:
     return expand_terms(parse_expression(text), text, intercept=True)
 
 
-def parse_formula(text: str) -> ParsedFormula:
+def parse_formula(text: str, *, allow_python: bool = False) -> ParsedFormula:
     """Parse an lme4 formula as typed in R.
 
     Parameters
     ----------
     text : str
         E.g. ``"Reaction ~ Days + (Days | Subject)"``.
+    allow_python : bool
+        By default a formula is data, not code: only column names, numbers,
+        arithmetic, comparisons, the random-term syntax and the functions in
+        :data:`mixedmodels.formula.ALLOWED_FUNCTIONS` are accepted. True skips
+        that check, for trusted formulas that need arbitrary Python inside
+        ``I()`` (formulaic then evaluates them with its full namespace, which
+        can run any code: never use it with formulas from others).
 
     Returns
     -------
@@ -95,7 +107,8 @@ def parse_formula(text: str) -> ParsedFormula:
     ------
     FormulaError
         For a syntax error, a missing response, a misplaced or empty
-        random-effects term, or a formula with no random-effects term; the
+        random-effects term, a formula with no random-effects term, or (unless
+        ``allow_python``) a call, name or string outside the closed grammar; the
         error carries the 0-based position of the problem.
 
     Examples
@@ -105,6 +118,9 @@ def parse_formula(text: str) -> ParsedFormula:
     ('1 + x', ['1', '0 + x'])
     """
     tree = parse_tree(text)
+    if not allow_python:
+        check_tree(tree.lhs, text)
+        check_tree(tree.rhs, text)
     if bar_of(tree.lhs) is not None or _has_bar(tree.lhs):
         raise FormulaError("random-effects term left of '~'", text, tree.lhs.pos)
     fixed_nodes: list[tuple[Node, bool]] = []
@@ -127,6 +143,7 @@ def parse_formula(text: str) -> ParsedFormula:
         fixed=fixed.to_code(),
         random=tuple(random),
         response_label=to_label(tree.lhs),
+        allow_python=bool(allow_python),
     )
 
 

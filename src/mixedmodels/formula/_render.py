@@ -129,7 +129,7 @@ def names_in(node: Node) -> list[str]:
     """Names of the data columns an expression reads, in order of appearance.
 
     Function names, keyword names and constants (``TRUE``, ``pi``...) are not
-    columns and are left out.
+    columns and are left out; ``Q("name")`` reads the column ``name``.
 
     Parameters
     ----------
@@ -155,6 +155,10 @@ def names_in(node: Node) -> list[str]:
             visit(n.left)
             visit(n.right)
         elif isinstance(n, Call):
+            if n.func == "Q" and len(n.args) == 1 and isinstance(n.args[0].value, Str):
+                if n.args[0].value.value not in found:
+                    found.append(n.args[0].value.value)
+                return
             for arg in n.args:
                 visit(arg.value)
 
