@@ -11,6 +11,7 @@ from mixedmodels.fit import LmerFit
 from mixedmodels.inference.linear_model import LinearModelFit, lm
 from mixedmodels.inference.simulated_lrt import pb_test, simulated_lrt
 from mixedmodels.model import LinearMixedModel, lmer
+from mixedmodels.persist import PersistError, load
 from mixedmodels.varcorr import VarCorr
 
 __version__ = "0.1.0"
@@ -22,12 +23,14 @@ __all__ = [
     "LinearModelFit",
     "LmerFit",
     "MixedModelsError",
+    "PersistError",
     "VarCorr",
     "__version__",
     "anova",
     "datasets",
     "lm",
     "lmer",
+    "load",
     "pb_test",
     "simulated_lrt",
 ]

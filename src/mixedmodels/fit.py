@@ -443,7 +443,17 @@ class LmerFit:
             weights=options.get("weights"),
             offset=options.get("offset"),
             data_name=self.model.data_name if data is None else None,
+            allow_python=options.get("allow_python", False),
         )
+
+    def save(self, path: str | Path) -> Path:
+        """Save the fit in mixedmodels' versioned, non-executable format (no pickle).
+
+        Load it with :func:`mixedmodels.load`; see :mod:`mixedmodels.persist`.
+        """
+        from mixedmodels.persist import save
+
+        return save(self, path)
 
     # ------------------------------------------------------------------ inference
     def coef_table(self, ddf: str | None = "satterthwaite", level: float = 0.95) -> pd.DataFrame:

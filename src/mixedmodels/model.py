@@ -171,12 +171,18 @@ class LinearMixedModel:
         weights: Any = None,
         offset: Any = None,
         data_name: str | None = None,
+        allow_python: bool = False,
     ) -> LinearMixedModel:
-        """Build the model from an lme4 formula and a data frame."""
-        design = build_design(formula, data, weights=weights, offset=offset)
+        """Build the model from an lme4 formula and a data frame.
+
+        ``allow_python=True`` lets the formula call any Python (trusted formulas only).
+        """
+        design = build_design(formula, data, weights=weights, offset=offset,
+                              allow_python=allow_python)
         if data_name is None:
             data_name = _frame_name(data)
-        options = {"formula": formula, "weights": weights, "offset": offset}
+        options = {"formula": formula, "weights": weights, "offset": offset,
+                   "allow_python": allow_python}
         return cls(design, reml, data=data, data_name=data_name, fit_options=options)
 
     def with_response(self, y: np.ndarray, reml: bool | None = None) -> LinearMixedModel:
@@ -354,6 +360,7 @@ def lmer(
     offset: Any = None,
     start: np.ndarray | None = None,
     data_name: str | None = None,
+    allow_python: bool = False,
 ) -> LmerFit:
     """Fit a linear mixed model, as lme4's ``lmer``.
 
@@ -373,6 +380,11 @@ def lmer(
         Starting theta.
     data_name : str, optional
         Name shown as ``Data:`` in the summary.
+    allow_python : bool
+        Formulas are not code: by default only column names, numbers and a fixed list
+        of transforms (log, exp, sqrt, scale, poly, I(), C(), ...) are evaluated, so a
+        formula from an untrusted source cannot run anything. True restores formulaic's
+        full Python evaluation, for trusted formulas only.
 
     Returns
     -------
@@ -386,7 +398,8 @@ def lmer(
     1743.6
     """
     model = LinearMixedModel.from_formula(
-        formula, data, reml=reml, weights=weights, offset=offset, data_name=data_name
+        formula, data, reml=reml, weights=weights, offset=offset, data_name=data_name,
+        allow_python=allow_python,
     )
     fit = model.fit(start=start)
     for message in fit.warnings:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 import nlopt
 import numpy as np
 
+from mixedmodels.errors import MixedModelsError
+
 Objective = Callable[[np.ndarray], float]
 
 # Deviance units: a possible further decrease below this is numerically irrelevant.
@@ -180,6 +182,13 @@ def minimize(
     # stays inside the bound.
     step = np.where(np.isfinite(lower), 0.75, 1.0) * np.maximum(np.abs(x0), 0.5)
     code = _bobyqa(rec, x0, lower, step, ftol_rel, ftol_abs, xtol_abs, maxeval)
+    if rec.best_x is None:
+        raise MixedModelsError(
+            "the objective is infinite or undefined at every theta tried: the model "
+            "cannot be fitted to these data (check the scale of the predictors, e.g. "
+            "values near 1e150 overflow, and whether the random-effects structure is "
+            "estimable)"
+        )
     result: ConvergenceCheck | None = None
     if check:
         result = _polish(rec, lower, check_optimum(rec, rec.best_x, lower))
@@ -287,9 +296,17 @@ def check_optimum(
     free = np.flatnonzero(interior)
     hess = None
     decrease = 0.0
+    if not (np.isfinite(f0) and np.all(np.isfinite(grad))):
+        messages.append(
+            "the objective or its finite-difference gradient is not finite at the optimum"
+        )
+        return ConvergenceCheck(grad, None, interior, np.inf, tuple(messages))
     if len(free) and len(free) <= MAX_HESSIAN_PARAMS:
         hess = _hessian(at, f0, h, free) if hessian is None else hessian
         g = grad[free]
+        if not np.all(np.isfinite(hess)):
+            messages.append("the finite-difference Hessian at the optimum is not finite")
+            return ConvergenceCheck(grad, hess, interior, np.inf, tuple(messages))
         eig = np.linalg.eigvalsh(hess)
         if eig[0] <= 0:
             nneg = int(np.sum(eig <= 0))
