@@ -241,8 +241,10 @@ class BlockedCholesky:
             if k == 1:
                 return t / self.diag[j][:, 0, 0][None, :]
             r = t.shape[0]
-            t3 = t.reshape(r, -1, k)
-            return np.einsum("rak,alk->ral", t3, self.diag_inv[j]).reshape(r, -1)
+            # per level a: t[:, a, :] @ inv_a'; batched over levels
+            t3 = t.reshape(r, -1, k).transpose(1, 0, 2)
+            out = np.matmul(t3, self.diag_inv[j].transpose(0, 2, 1))
+            return out.transpose(1, 0, 2).reshape(r, -1)
         return right_solve_transpose(self.diag[j], t)
 
     def _right_solve_blocks(self, vals: np.ndarray, cols: np.ndarray, j: int) -> np.ndarray:
