@@ -160,3 +160,13 @@ def test_inference_methods_delegate(fit):
     assert wald.loc["Days"].iloc[0] < fit.fixef["Days"] < wald.loc["Days"].iloc[1]
     assert "Days" in fit.drop1().index
     assert len(fit.ranova()) == 2
+
+
+def test_profile_is_a_data_frame():
+    fit = mm.lmer("Yield ~ 1 + (1 | Batch)", mm.datasets.load("dyestuff"))
+    prof = fit.profile(which=[".sigma"])
+    assert isinstance(prof, pd.DataFrame)
+    assert {"parameter", "zeta", "value"} <= set(prof.columns)
+    assert set(prof["parameter"]) == {".sigma"}
+    # zeta is 0 at the estimate and changes sign across it
+    assert prof["zeta"].min() < 0 < prof["zeta"].max()

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from mixedmodels.diagnostics import SimulatedResiduals
     from mixedmodels.display import Summary
     from mixedmodels.inference.bootstrap import BootstrapResult
-    from mixedmodels.inference.profile import Profile
     from mixedmodels.model import LinearMixedModel
     from mixedmodels.optimize import OptSummary
 
@@ -518,11 +517,17 @@ class LmerFit:
         return confint(self, parm=parm, method=method, level=level, nsim=nsim, seed=seed,
                        n_jobs=n_jobs, progress=progress)
 
-    def profile(self, which: list[str] | None = None) -> Profile:
-        """The likelihood profile of the parameters (lme4's profile)."""
+    def profile(self, which: list[str] | None = None) -> pd.DataFrame:
+        """The likelihood profile (lme4's ``as.data.frame(profile(m))``).
+
+        One row per point: ``parameter`` (R's ``.par``), ``zeta``, ``value`` (R's
+        ``.focal``), then every parameter at that point. For intervals use
+        :meth:`confint`; :func:`mixedmodels.inference.profile.profile` returns the
+        profile object with bounds and interpolation.
+        """
         from mixedmodels.inference.profile import profile
 
-        return profile(self, which=which)
+        return profile(self, which=which).frame
 
     def bootstrap(self, nsim: int, seed: int | None = None, n_jobs: int = 1,
                   statistic: Callable[[LmerFit], Any] | None = None,
