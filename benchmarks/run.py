@@ -235,11 +235,13 @@ def main() -> None:
         extra = f"  lme4 x{r['ratio_lme4']:.1f}" if "ratio_lme4" in r else ""
         print(f"{name:16s} {_fmt_time(r['seconds']):>10s}  {r['feval']:4d} evals  "
               f"{r['ms_per_eval']:8.2f} ms/eval  {r['peak_rss_mb']:7.0f} MB{extra}", flush=True)
-    info = machine()
-    if args.json:
-        Path(args.json).write_text(json.dumps({"machine": info, "results": results}, indent=2))
-    if args.markdown:
-        Path(args.markdown).write_text(markdown(results, info))
+        # written after every model, so a long run that is stopped keeps what it measured
+        info = machine()
+        if args.json:
+            Path(args.json).write_text(json.dumps({"machine": info, "results": results},
+                                                  indent=2))
+        if args.markdown:
+            Path(args.markdown).write_text(markdown(results, info))
 
 
 if __name__ == "__main__":
