@@ -3,14 +3,13 @@ confint(method = "boot") (tests/reference/lme4_inference.json)."""
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from functools import lru_cache
 
 import numpy as np
 import pytest
-from reference.loader import REFERENCE_DIR
+from reference.loader import inference_reference
 from scipy import stats
 
 import mixedmodels as mm
@@ -21,11 +20,6 @@ from mixedmodels.inference.bootstrap import (
     percentile_interval,
     predict_interval,
 )
-
-
-@lru_cache(maxsize=1)
-def _doc() -> dict:
-    return json.loads((REFERENCE_DIR / "lme4_inference.json").read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=1)
@@ -124,7 +118,7 @@ def test_bootstrap_1000_matches_lme4_within_monte_carlo_error():
     difference has sd sqrt(2) se, and 4 sqrt(2) se keeps the chance that any of the 12
     bounds fails by chance below 1e-3.
     """
-    ref = _doc()["boot"]
+    ref = inference_reference()["boot"]
     fit = _sleep()
     two = bootstrap(fit, 1000, seed=ref["seed"], n_jobs=2)
     one = bootstrap(fit, 1000, seed=ref["seed"], n_jobs=1, progress=False)

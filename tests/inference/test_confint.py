@@ -2,37 +2,27 @@
 
 from __future__ import annotations
 
-import json
 import warnings
-from functools import cache, lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
-from reference.loader import REFERENCE_DIR
+from reference.loader import inference_reference, reference_column
 
 import mixedmodels as mm
 from mixedmodels.errors import MixedModelsError
 from mixedmodels.inference.confint import confint
 
 
-@lru_cache(maxsize=1)
-def _doc() -> dict:
-    return json.loads((REFERENCE_DIR / "lme4_inference.json").read_text(encoding="utf-8"))
-
-
-def _column(table: dict, name: str) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in table["columns"][name]], float)
-
-
 @cache
 def _fit(case_id: str):
-    case = next(c for c in _doc()["confint"] if c["id"] == case_id)
+    case = next(c for c in inference_reference()["confint"] if c["id"] == case_id)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return case, mm.lmer(case["formula"], mm.datasets.load(case["dataset"]))
 
 
-CASES = [c["id"] for c in _doc()["confint"]]
+CASES = [c["id"] for c in inference_reference()["confint"]]
 
 
 @pytest.mark.parametrize("case_id", CASES)
@@ -43,7 +33,7 @@ def test_wald_matches_lme4(case_id):
     assert list(table.index) == ref["rows"]
     assert list(table.columns) == ["2.5 %", "97.5 %"]
     for col in table.columns:
-        expected = _column(ref, col)
+        expected = reference_column(ref, col)
         assert np.array_equal(np.isnan(table[col].to_numpy()), np.isnan(expected))
         # lme4's theta differs from ours in the 6th digit at most: measured < 3e-6.
         np.testing.assert_allclose(table[col].to_numpy(), expected, rtol=1e-5)
@@ -58,7 +48,7 @@ def test_profile_matches_lme4(case_id):
     ref = case["profile"]
     assert list(table.index) == ref["rows"]
     for col in table.columns:
-        np.testing.assert_allclose(table[col].to_numpy(), _column(ref, col), rtol=5e-4,
+        np.testing.assert_allclose(table[col].to_numpy(), reference_column(ref, col), rtol=5e-4,
                                    atol=1e-9)
 
 

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import re
 import warnings
-from functools import lru_cache
 
 import numpy as np
 import pytest
-from reference.loader import REFERENCE_DIR
+from reference.loader import inference_reference, reference_column
 
 import mixedmodels as mm
 from mixedmodels.errors import DataError, FormulaError, MixedModelsError
 from mixedmodels.inference.linear_model import lm
 from mixedmodels.inference.lrt import REFIT_MESSAGE, anova_models
-
-
-@lru_cache(maxsize=1)
-def _doc() -> dict:
-    return json.loads((REFERENCE_DIR / "lme4_inference.json").read_text(encoding="utf-8"))
-
-
-def _column(table: dict, name: str) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in table["columns"][name]], float)
 
 
 def _fit_call(call: str):
@@ -38,12 +27,12 @@ def _fit_call(call: str):
         return mm.lmer(formula, frame, reml=ml is None)
 
 
-CASES = [c["id"] for c in _doc()["anova"]]
+CASES = [c["id"] for c in inference_reference()["anova"]]
 
 
 @pytest.mark.parametrize("case_id", CASES)
 def test_anova_matches_lme4(case_id):
-    case = next(c for c in _doc()["anova"] if c["id"] == case_id)
+    case = next(c for c in inference_reference()["anova"] if c["id"] == case_id)
     fits = [_fit_call(c) for c in case["calls"]]
     names = [f"m{i}" for i in range(len(fits))]
     with warnings.catch_warnings(record=True) as caught:
@@ -51,15 +40,17 @@ def test_anova_matches_lme4(case_id):
         table = anova_models(*fits, refit=case["refit"], model_names=names)
     ref = case["table"]
     assert list(table.index) == ref["rows"]
-    np.testing.assert_array_equal(table["npar"].to_numpy(), _column(ref, "npar"))
-    np.testing.assert_array_equal(table["Df"].to_numpy(), _column(ref, "Df"))
+    np.testing.assert_array_equal(table["npar"].to_numpy(), reference_column(ref, "npar"))
+    np.testing.assert_array_equal(table["Df"].to_numpy(), reference_column(ref, "Df"))
     # Our optima are at least as good as lme4's; differences are ~1e-8 deviance units.
     for col in ("logLik", "deviance", "AIC", "BIC"):
-        np.testing.assert_allclose(table[col].to_numpy(), _column(ref, col), rtol=0, atol=1e-6)
+        np.testing.assert_allclose(
+            table[col].to_numpy(), reference_column(ref, col), rtol=0, atol=1e-6
+        )
     # Acceptance: Chisq and p within 1e-5 of R (measured: < 3e-8).
-    np.testing.assert_allclose(table["Chisq"].to_numpy(), _column(ref, "Chisq"), rtol=0,
+    np.testing.assert_allclose(table["Chisq"].to_numpy(), reference_column(ref, "Chisq"), rtol=0,
                                atol=1e-6)
-    np.testing.assert_allclose(table["Pr(>Chisq)"].to_numpy(), _column(ref, "Pr(>Chisq)"),
+    np.testing.assert_allclose(table["Pr(>Chisq)"].to_numpy(), reference_column(ref, "Pr(>Chisq)"),
                                rtol=1e-6, atol=1e-12)
     messages = case["messages"]
     messages = [messages] if isinstance(messages, str) else messages  # JSON unboxes one

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import warnings
-from functools import cache, lru_cache
+from functools import cache
 
 import numpy as np
 import pytest
-from reference.loader import REFERENCE_DIR
+from reference.loader import inference_reference
 
 import mixedmodels as mm
 from mixedmodels.errors import MixedModelsError
@@ -21,14 +20,9 @@ from mixedmodels.inference.profile import (
 )
 
 
-@lru_cache(maxsize=1)
-def _doc() -> dict:
-    return json.loads((REFERENCE_DIR / "lme4_inference.json").read_text(encoding="utf-8"))
-
-
 @cache
 def _fit(case_id: str):
-    case = next(c for c in _doc()["confint"] if c["id"] == case_id)
+    case = next(c for c in inference_reference()["confint"] if c["id"] == case_id)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return case, mm.lmer(case["formula"], mm.datasets.load(case["dataset"]))

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import json
 import warnings
-from functools import lru_cache
 
 import numpy as np
 import pytest
-from reference.loader import REFERENCE_DIR
+from reference.loader import inference_reference
 from scipy import stats
 
 import mixedmodels as mm
 from mixedmodels.errors import MixedModelsError
 from mixedmodels.inference.linear_model import lm
 from mixedmodels.inference.simulated_lrt import pb_test, simulated_lrt
-
-
-@lru_cache(maxsize=1)
-def _doc() -> dict:
-    return json.loads((REFERENCE_DIR / "lme4_inference.json").read_text(encoding="utf-8"))
 
 
 def _lmer(formula, data, reml=True):
@@ -29,7 +22,7 @@ def _lmer(formula, data, reml=True):
 
 
 def test_pb_test_statistic_matches_pbkrtest():
-    ref = _doc()["pbmodcomp"]
+    ref = inference_reference()["pbmodcomp"]
     sleep = mm.datasets.load("sleepstudy")
     large = _lmer(ref["large"], sleep)
     small = _lmer(ref["small"], sleep)

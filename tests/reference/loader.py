@@ -19,6 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mixedmodels import datasets
@@ -113,3 +114,18 @@ def reference_frame(fit: dict[str, Any]) -> pd.DataFrame:
         values = frame[col].astype("str")
         frame[col] = pd.Categorical(values, categories=levels, ordered=col in ordered)
     return frame
+
+
+@lru_cache(maxsize=1)
+def inference_reference() -> dict[str, Any]:
+    """The document written by ``lme4_inference.R`` (anova, ranova, confint, boot...).
+
+    Cached: callers must not modify it.
+    """
+    with (REFERENCE_DIR / "lme4_inference.json").open(encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def reference_column(table: dict[str, Any], name: str) -> np.ndarray:
+    """Column ``name`` of a recorded R table as floats (R's NA as NaN)."""
+    return np.array([np.nan if v is None else v for v in table["columns"][name]], float)
