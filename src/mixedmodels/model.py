@@ -21,6 +21,7 @@ from threadpoolctl import ThreadpoolController
 from mixedmodels.design import Design, build_design
 from mixedmodels.errors import MixedModelsError
 from mixedmodels.linalg import BlockedCholesky, cross_products, response_blocks
+from mixedmodels.linalg.gradient import ObjectiveGradient, gradient_cost
 from mixedmodels.optimize import minimize
 
 if TYPE_CHECKING:
@@ -30,11 +31,18 @@ if TYPE_CHECKING:
 SINGULAR_TOL = 1e-4
 # lme4's check.scaleX: warn when predictor scales differ by more than this factor.
 SCALE_RATIO_TOL = 1e3
+# Root mean squares of random-effect columns inside this band count as ordinary scales
+# (theta in its own units, lme4's start); outside it theta is scaled (theta_scale).
+SCALE_BAND = (1e-2, 1e2)
 # Below this order of the largest dense block, BLAS runs single-threaded during a fit:
 # for small blocks threads cost more than they give, and on a busy machine (parallel
 # bootstrap workers, other jobs) spinning BLAS threads made a 128 x 128 Cholesky take
 # 80 ms instead of 0.1 ms.
 BLAS_THREADS_MIN_ORDER = 512
+# Analytic gradients are used when the dense part they invert is at most this order
+# and one gradient costs at most this many flops (see linalg/gradient.py).
+GRADIENT_MAX_ORDER = 1500
+GRADIENT_MAX_FLOPS = 2e9
 
 
 def lme4_term_order(nlevels: list[int]) -> list[int]:
@@ -158,6 +166,8 @@ class LinearMixedModel:
         for rows, cols in self._layout:
             lower.extend(np.where(rows == cols, 0.0, -np.inf))
         self.lower = np.array(lower)
+        self._theta_scale: np.ndarray | None = None
+        self._gradient_plans: dict[bool, ObjectiveGradient] = {}
         self._fitted = False
 
     # ------------------------------------------------------------------ construction
@@ -215,8 +225,34 @@ class LinearMixedModel:
         return len(self.lower)
 
     def initial_theta(self) -> np.ndarray:
-        """lme4's start: 1 on each template's diagonal, 0 below it."""
-        return np.where(np.isfinite(self.lower), 1.0, 0.0)
+        """lme4's start: 1 on each template's diagonal, 0 below it, in the units of
+        :meth:`theta_scale` (which are those of theta for predictors on ordinary
+        scales)."""
+        return np.where(np.isfinite(self.lower), 1.0, 0.0) * self.theta_scale()
+
+    def theta_scale(self) -> np.ndarray:
+        """The natural unit of each element of theta.
+
+        A random effect's coefficient on a predictor z has the units of y / z, so the
+        template entries in row r of a term scale as 1 / rms(z_r). lme4 starts every
+        diagonal at 1, which presumes predictors on ordinary scales; where the root
+        mean square of a term's column lies outside [1e-2, 1e2] the unit is
+        1 / rms(z_r) instead, so that a predictor measured in other units gives the
+        same fit. The optimiser works in these units, and the singularity test reads
+        theta in them.
+        """
+        if self._theta_scale is None:
+            out = []
+            for j, (rows, _) in enumerate(self._layout):
+                faces = self.A.diag[j]
+                rms = np.sqrt(np.einsum("lkk->k", faces) / max(self.n, 1))
+                unit = np.ones_like(rms)
+                lo, hi = SCALE_BAND
+                extreme = np.isfinite(rms) & (rms > 0) & ((rms < lo) | (rms > hi))
+                unit[extreme] = 1.0 / rms[extreme]
+                out.extend(unit[rows])
+            self._theta_scale = np.array(out)
+        return self._theta_scale
 
     def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
         """The lower-triangular template of each term for ``theta``."""
@@ -237,6 +273,52 @@ class LinearMixedModel:
         if not self._chol.update(self.lambdas(np.asarray(theta, dtype=float))):
             return math.inf
         return self._objective_from_factor(self.reml if reml is None else reml)
+
+    def objective_gradient(
+        self, theta: np.ndarray, reml: bool | None = None
+    ) -> tuple[float, np.ndarray]:
+        """The objective and its analytic gradient with respect to theta.
+
+        Returns ``(inf, nan...)`` where L cannot be formed. See linalg/gradient.py for
+        the formulas; the cost is that of inverting the factor's dense part, so the
+        optimiser uses it only where :meth:`gradient_is_cheap`.
+        """
+        reml = self.reml if reml is None else reml
+        theta = np.asarray(theta, dtype=float)
+        lams = self.lambdas(theta)
+        if not self._chol.update(lams):
+            return math.inf, np.full(self.ntheta, np.nan)
+        f = self._objective_from_factor(reml)
+        if not math.isfinite(f):
+            return f, np.full(self.ntheta, np.nan)
+        chol = self._chol
+        plan = self._gradient_plan(reml)
+        beta = chol.fixed_effects()
+        try:
+            logdet = plan.logdet(lams)
+        except np.linalg.LinAlgError:
+            return f, np.full(self.ntheta, np.nan)
+        resid = plan.residual_products(lams, chol.spherical_effects(beta), beta)
+        nn = self.n - self.p if reml else self.n
+        factor = -2.0 * nn / chol.pwrss()
+        grad = np.empty(self.ntheta)
+        for j, (rows, cols) in enumerate(self._layout):
+            part = 2.0 * logdet[j][cols, rows] + factor * resid[j][rows, cols]
+            grad[self.theta_slices[j]:self.theta_slices[j + 1]] = part
+        return f, grad
+
+    def _gradient_plan(self, reml: bool) -> ObjectiveGradient:
+        plan = self._gradient_plans.get(reml)
+        if plan is None:
+            plan = ObjectiveGradient(self._chol, with_x=reml)
+            self._gradient_plans[reml] = plan
+        return plan
+
+    def gradient_is_cheap(self, reml: bool | None = None) -> bool:
+        """Whether an analytic gradient costs little next to an evaluation (the dense
+        part of the factor that it inverts is small)."""
+        order, flops = gradient_cost(self._chol, self.reml if reml is None else reml)
+        return order <= GRADIENT_MAX_ORDER and flops <= GRADIENT_MAX_FLOPS
 
     def evaluate(self, theta: np.ndarray) -> Evaluation:
         """Everything the factor gives at ``theta``: the pieces of the criterion, beta,
@@ -284,7 +366,8 @@ class LinearMixedModel:
         if x0.shape != self.lower.shape:
             raise MixedModelsError(f"start must have {self.ntheta} values, not {x0.shape}")
         with self.blas_threads():
-            opt = minimize(self.objective, x0, self.lower, check=check)
+            opt = minimize(self.objective, x0, self.lower, check=check,
+                           scale=self.theta_scale())
             return LmerFit.from_model(self, opt.final, opt, self.fit_warnings(opt))
 
     def blas_threads(self) -> contextlib.AbstractContextManager[Any]:
@@ -322,7 +405,8 @@ class LinearMixedModel:
     def is_singular(self, theta: np.ndarray) -> bool:
         """lme4's isSingular: a template diagonal element (bounded by 0) below 1e-4."""
         bounded = np.isfinite(self.lower)
-        return bool(np.any(theta[bounded] < SINGULAR_TOL))
+        relative = theta[bounded] / self.theta_scale()[bounded]
+        return bool(np.any(relative < SINGULAR_TOL))
 
 
 @functools.cache

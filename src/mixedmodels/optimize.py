@@ -15,6 +15,7 @@ fits) are checked only for a descent direction into the feasible region.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,6 +32,8 @@ DECREASE_TOL = 1e-4
 BOUNDARY_TOL = 1e-4
 # Most parameters for which the full finite-difference Hessian is computed.
 MAX_HESSIAN_PARAMS = 15
+# Relative rounding noise of an objective evaluation (a few hundred ulps).
+NOISE_REL = 1e-13
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,7 @@ def minimize(
     xtol_abs: float = 1e-10,
     maxeval: int = 100_000,
     check: bool = True,
+    scale: np.ndarray | None = None,
 ) -> OptSummary:
     """Minimise ``fun`` over theta with BOBYQA, then check the optimum.
 
@@ -174,9 +178,21 @@ def minimize(
         Start and lower bounds.
     check : bool
         Whether to run the convergence check.
+    scale : ndarray, (t,), optional
+        The natural unit of each parameter. The optimiser, its tolerances, the
+        finite-difference steps and the boundary test work on ``theta / scale``; the
+        check's gradient and Hessian are with respect to ``theta / scale``.
     """
     x0 = np.asarray(x0, dtype=float)
     lower = np.asarray(lower, dtype=float)
+    if scale is not None and np.any(np.asarray(scale) != 1.0):
+        scale = np.asarray(scale, dtype=float)
+        if scale.shape != x0.shape or not np.all(scale > 0):
+            raise ValueError("scale must hold one positive value per parameter")
+        out = minimize(lambda phi: fun(phi * scale), x0 / scale, lower / scale,
+                       ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs,
+                       maxeval=maxeval, check=check)
+        return dataclasses.replace(out, initial=x0, final=out.final * scale, lower=lower)
     rec = _Recorder(fun)
     # BOBYQA's trust region starts at this radius; 0.75 on a diagonal starting at 1
     # stays inside the bound.
@@ -234,9 +250,16 @@ def _polish(rec: _Recorder, lower: np.ndarray, result: ConvergenceCheck,
         before = rec.best_f
         x = rec.best_x.copy()
         x[free] = np.maximum(x[free] - delta, lower[free])
-        rec(x)
-        if not rec.best_f < before:
-            break
+        f = rec(x)
+        if not f < before:
+            # Near the optimum the predicted decrease is below the rounding noise of
+            # the objective, and the Newton point (located by the gradient, which is
+            # far less noisy there than the objective's values) is the better estimate
+            # of the minimiser: keep it when it is no worse than that noise.
+            noise = NOISE_REL * abs(before)
+            if not (result.decrease < noise and f <= before + noise):
+                break
+            rec.best_x, rec.best_f = x, f
         result = check_optimum(rec, rec.best_x, lower, hessian=result.hessian,
                                interior=result.interior)
     return result

@@ -231,7 +231,8 @@ class _Profiler:
 
     def _fixed_point(self, j: int, x: float) -> np.ndarray:
         model = self._fixed_model(j, x)
-        opt = minimize(model.objective, self.ml.theta, model.lower, check=False)
+        opt = minimize(model.objective, self.ml.theta, model.lower, check=False,
+                       scale=model.theta_scale())
         ev = model.evaluate(opt.final)
         sigma = math.sqrt(ev.pwrss / model.n)
         beta = np.insert(ev.beta, j, x)
