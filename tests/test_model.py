@@ -123,3 +123,27 @@ def test_evaluate_agrees_with_the_profiled_objective(sleepstudy):
         assert ev.deviance(s * 0.99, reml) > ev.deviance(s, reml)
     np.testing.assert_allclose(ev.beta, fit.beta, rtol=1e-12)
     np.testing.assert_allclose(fit.sigma**2 * ev.vcov_unscaled, fit.vcov.values, rtol=1e-12)
+
+
+def test_gradient_optimizer_reaches_bobyqas_optimum(monkeypatch):
+    import mixedmodels.optimize as optimize
+
+    rng = np.random.default_rng(11)
+    n = 600
+    frame = pd.DataFrame({"g": rng.integers(0, 30, n).astype(str),
+                          "h": rng.integers(0, 12, n).astype(str),
+                          "u": rng.normal(size=n)})
+    gb = rng.normal(size=(30, 2))
+    hb = rng.normal(size=(12, 2)) * 0.5
+    gi, hi = frame["g"].astype(int), frame["h"].astype(int)
+    frame["y"] = (gb[gi, 0] + hb[hi, 0] + (1.0 + gb[gi, 1] + hb[hi, 1]) * frame["u"]
+                  + rng.normal(size=n))
+    formula = "y ~ u + (1 + u | g) + (1 + u | h)"
+    fast = mm.lmer(formula, frame)
+    assert fast.optsummary.optimizer == "L-BFGS-B"
+    monkeypatch.setattr(optimize, "GRADIENT_MIN_PARAMS", 100)
+    slow = mm.lmer(formula, frame)
+    assert slow.optsummary.optimizer == "LN_BOBYQA"
+    assert fast.objective <= slow.objective + 1e-10 * abs(slow.objective)
+    np.testing.assert_allclose(fast.theta, slow.theta, rtol=1e-5, atol=1e-7)
+    assert fast.optsummary.feval < slow.optsummary.feval

@@ -60,3 +60,43 @@ def test_restart_recovers_from_a_premature_stop():
     opt = minimize(f, np.array([1.0, 1.0]), np.array([0.0, 0.0]), ftol_rel=1e-2, ftol_abs=1e-2)
     assert opt.check.ok
     np.testing.assert_allclose(opt.final, [0.3, 0.7], atol=1e-3)
+
+
+def _with_gradient(center, scale):
+    center = np.asarray(center, dtype=float)
+    scale = np.asarray(scale, dtype=float)
+
+    def fg(x):
+        return float(np.sum(scale * (x - center) ** 2)), 2.0 * scale * (x - center)
+
+    return (lambda x: fg(x)[0]), fg
+
+
+def test_gradient_optimizer_on_a_bounded_quadratic():
+    # four parameters, one minimum beyond its bound: L-BFGS-B, then the check with
+    # the analytic gradient and a Hessian from its differences
+    f, fg = _with_gradient([0.5, -2.0, -1.0, 3.0], [1.0, 10.0, 5.0, 1000.0])
+    lower = np.array([0.0, -np.inf, 0.0, 0.0])
+    opt = minimize(f, np.ones(4), lower, gradient=fg)
+    assert opt.optimizer == "L-BFGS-B"
+    assert opt.ngrad > 0
+    np.testing.assert_allclose(opt.final, [0.5, -2.0, 0.0, 3.0], atol=1e-8)
+    assert opt.check.ok and not opt.check.interior[2]
+    np.testing.assert_allclose(opt.check.hessian, np.diag([2.0, 20.0, 2000.0]), rtol=1e-6)
+
+
+def test_few_parameters_keep_bobyqa_but_check_with_the_gradient():
+    f, fg = _with_gradient([0.5, -2.0], [1.0, 10.0])
+    opt = minimize(f, np.ones(2), np.array([0.0, -np.inf]), gradient=fg)
+    assert opt.optimizer == "LN_BOBYQA"
+    np.testing.assert_allclose(opt.check.gradient, 0.0, atol=1e-8)
+    np.testing.assert_allclose(opt.final, [0.5, -2.0], atol=1e-9)
+
+
+def test_scale_is_the_unit_of_each_parameter():
+    # the same quadratic in units 1e-6 and 1e6: theta / scale is what is optimised
+    scale = np.array([1e-6, 1e6])
+    f = quadratic([0.5e-6, 2e6], [1e12, 1e-12])
+    opt = minimize(f, scale, np.zeros(2), scale=scale)
+    np.testing.assert_allclose(opt.final / scale, [0.5, 2.0], rtol=1e-7)
+    assert opt.check.ok

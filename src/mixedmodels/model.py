@@ -366,8 +366,9 @@ class LinearMixedModel:
         if x0.shape != self.lower.shape:
             raise MixedModelsError(f"start must have {self.ntheta} values, not {x0.shape}")
         with self.blas_threads():
+            gradient = self.objective_gradient if self.gradient_is_cheap() else None
             opt = minimize(self.objective, x0, self.lower, check=check,
-                           scale=self.theta_scale())
+                           scale=self.theta_scale(), gradient=gradient)
             return LmerFit.from_model(self, opt.final, opt, self.fit_warnings(opt))
 
     def blas_threads(self) -> contextlib.AbstractContextManager[Any]:

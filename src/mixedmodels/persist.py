@@ -258,6 +258,7 @@ def _encode_opt(opt: Any, arrays: dict) -> dict[str, Any]:
         "optimizer": str(opt.optimizer),
         "fmin": float(opt.fmin),
         "feval": int(opt.feval),
+        "ngrad": int(opt.ngrad),
         "return_code": str(opt.return_code),
         "ftol_rel": float(opt.ftol_rel),
         "ftol_abs": float(opt.ftol_abs),
@@ -442,6 +443,7 @@ def _decode_opt(spec: dict[str, Any], arrays: dict) -> Any:
         xtol_abs=float(spec["xtol_abs"]),
         fitlog=arrays["opt_fitlog"],
         check=check,
+        ngrad=int(spec.get("ngrad", 0)),
     )
 
 
