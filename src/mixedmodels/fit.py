@@ -311,6 +311,15 @@ class LmerFit:
             res = res / self.sigma
         return pd.Series(res, index=self._row_index(), name="residuals")
 
+    def scaled_residual_quantiles(self) -> list[float] | None:
+        """Min, 1Q, median, 3Q and max of the scaled Pearson residuals (lme4's summary);
+        None when there are none."""
+        resid = np.asarray(self.residuals(kind="pearson", scaled=True), dtype=float)
+        resid = resid[np.isfinite(resid)]
+        if not resid.size:
+            return None
+        return np.quantile(resid, [0.0, 0.25, 0.5, 0.75, 1.0]).tolist()
+
     def _terms_in(self, re_form: str | None) -> list[int]:
         """Indices of the model's terms named by ``re_form`` (None: all; "~0"/"NA": none)."""
         if re_form is None:

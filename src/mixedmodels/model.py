@@ -19,8 +19,9 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from mixedmodels.design import Design, build_design
+from mixedmodels.distributed import is_distributed_input
 from mixedmodels.errors import MixedModelsError
-from mixedmodels.linalg import BlockedCholesky, cross_products, response_blocks
+from mixedmodels.linalg import BlockedCholesky, CrossProducts, cross_products, response_blocks
 from mixedmodels.linalg.gradient import ObjectiveGradient, gradient_cost
 from mixedmodels.optimize import minimize
 
@@ -137,13 +138,7 @@ class LinearMixedModel:
         fit_options: dict[str, Any] | None = None,
         _z_blocks: Any = None,
     ) -> None:
-        self.design = design
-        self.reml = bool(reml)
-        self.data = data
-        self.data_name = data_name
-        self.fit_options = dict(fit_options or {})
-        order = lme4_term_order([len(t.levels) for t in design.reterms])
-        self.reterms = tuple(design.reterms[i] for i in order)
+        self._set_metadata(design, reml, data, data_name, fit_options)
         self.n, self.p = design.X.shape
         w = design.weights
         self.sqrt_weights = None if w is None else np.sqrt(w)
@@ -157,6 +152,23 @@ class LinearMixedModel:
         else:
             xz, xx = response_blocks(self._codes, self._z, self._nlevels, xy)
             A = _z_blocks.with_response(xz, xx)
+        self._set_up(A)
+
+    def _set_metadata(
+        self, design: Design, reml: bool, data: Any, data_name: str | None,
+        fit_options: dict[str, Any] | None,
+    ) -> None:
+        self.design = design
+        self.reml = bool(reml)
+        self.data = data
+        self.data_name = data_name
+        self.fit_options = dict(fit_options or {})
+        order = lme4_term_order([len(t.levels) for t in design.reterms])
+        self.reterms = tuple(design.reterms[i] for i in order)
+
+    def _set_up(self, A: CrossProducts) -> None:
+        """Everything that follows from the cross-products: the factor's workspace and
+        the layout of theta."""
         self.A = A
         self._chol = BlockedCholesky(A)
         self._layout = [template_indices(t.z.shape[1]) for t in self.reterms]
@@ -171,6 +183,52 @@ class LinearMixedModel:
         self._fitted = False
 
     # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_cross_products(
+        cls,
+        design: Design,
+        A: CrossProducts,
+        *,
+        n: int,
+        log_weights: float = 0.0,
+        reml: bool = True,
+        data: Any = None,
+        data_name: str | None = None,
+        fit_options: dict[str, Any] | None = None,
+    ) -> LinearMixedModel:
+        """A model from ready cross-product blocks, without the rows.
+
+        For data that is never in memory (``mixedmodels.distributed`` reduces A over
+        partitions): the objective, the optimiser and the estimates need only A.
+
+        Parameters
+        ----------
+        design : Design
+            Everything but the rows: formula, ``xnames``, ``fixed_spec``, ``reterms``
+            (levels, coefficient names, specs); its ``y``, ``X``, codes and ``z`` may
+            have no rows, but ``z`` must have its k columns.
+        A : CrossProducts
+            The blocks of ``[Z X y]'[Z X y]`` (rows weighted by sqrt(w), offset
+            subtracted from y), terms in :func:`lme4_term_order` of ``design.reterms``,
+            X's columns as ``design.xnames``.
+        n : int
+            Number of observations.
+        log_weights : float
+            sum(log w) over the rows (0 without weights).
+        reml, data, data_name, fit_options
+            As for the constructor.
+        """
+        model = cls.__new__(cls)
+        model._set_metadata(design, reml, data, data_name, fit_options)
+        model.n, model.p = int(n), len(design.xnames)
+        model.sqrt_weights = None
+        model.log_weights = float(log_weights)
+        model._codes = [t.codes for t in model.reterms]
+        model._nlevels = [len(t.levels) for t in model.reterms]
+        model._z = [t.z for t in model.reterms]
+        model._set_up(A)
+        return model
+
     @classmethod
     def from_formula(
         cls,
@@ -453,8 +511,11 @@ def lmer(
     ----------
     formula : str
         An lme4 formula, e.g. ``"Reaction ~ Days + (Days | Subject)"``.
-    data : DataFrame
-        pandas DataFrame (polars and pyarrow tables are converted).
+    data : DataFrame, dask.dataframe.DataFrame or str
+        pandas DataFrame (polars and pyarrow tables are converted); or a Dask data
+        frame, or a path, glob or list of paths of Parquet files (read lazily with
+        Dask): the fit is then exact and no rows reach this process (needs
+        ``pip install 'mixedmodels[dask]'``; see ``mixedmodels.distributed``).
     reml : bool
         REML (default) or maximum likelihood.
     weights : array-like or str, optional
@@ -482,10 +543,19 @@ def lmer(
     >>> round(fit.objective, 1)
     1743.6
     """
-    model = LinearMixedModel.from_formula(
-        formula, data, reml=reml, weights=weights, offset=offset, data_name=data_name,
-        allow_python=allow_python,
-    )
+    if is_distributed_input(data):
+        # Dask data frames and Parquet paths: A is reduced over partitions (distributed/).
+        from mixedmodels.distributed import model_from_formula
+
+        model: LinearMixedModel = model_from_formula(
+            formula, data, reml=reml, weights=weights, offset=offset, data_name=data_name,
+            allow_python=allow_python,
+        )
+    else:
+        model = LinearMixedModel.from_formula(
+            formula, data, reml=reml, weights=weights, offset=offset, data_name=data_name,
+            allow_python=allow_python,
+        )
     fit = model.fit(start=start)
     for message in fit.warnings:
         warnings.warn(message, stacklevel=2)

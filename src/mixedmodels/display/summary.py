@@ -237,10 +237,7 @@ class Summary:
                 method = None
             else:
                 se, df, p_values = table["std_error"], table["df"], table["p_value"]
-        resid = np.asarray(fit.residuals(kind="pearson", scaled=True), dtype=float)
-        resid = resid[np.isfinite(resid)]
-        quantiles = (np.quantile(resid, [0.0, 0.25, 0.5, 0.75, 1.0]).tolist()
-                     if resid.size else None)
+        quantiles = fit.scaled_residual_quantiles()
         fit_messages, conv_messages = split_messages(fit.warnings)
         options = fit.model.fit_options
         return cls.from_values(
