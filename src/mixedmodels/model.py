@@ -52,9 +52,15 @@ def lme4_term_order(nlevels: list[int]) -> list[int]:
     return ascending[::-1]
 
 
+@functools.cache
 def template_indices(k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column indices of theta in a k x k lower triangle, column by column."""
+    """Row and column indices of theta in a k x k lower triangle, column by column.
+
+    Cached (np.triu_indices costs more than building a small model); read-only.
+    """
     cols, rows = np.triu_indices(k)
+    rows.flags.writeable = False
+    cols.flags.writeable = False
     return rows, cols
 
 

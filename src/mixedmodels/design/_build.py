@@ -14,6 +14,7 @@ from mixedmodels.design._frame import (
     as_pandas,
     check_columns,
     is_factor_like,
+    isna,
     missing_mask,
     resolve_vector,
 )
@@ -136,13 +137,13 @@ def build_design(
     check_columns(frame, variables, parsed.text)
     w = resolve_vector(weights, frame, "weights")
     off = resolve_vector(offset, frame, "offset")
-    _check_response_type(parsed, frame)
-
     # Each column is looked up once: pandas indexing costs more than a small design.
     columns = {name: frame[name] for name in variables}
+    _check_response_type(parsed, frame, columns)
+
     drop = np.zeros(frame.shape[0], dtype=bool)
     for series in columns.values():
-        drop |= series.isna().to_numpy()
+        drop |= isna(series)
     for vector in (w, off):
         if vector is not None:
             drop |= np.isnan(vector)
@@ -226,12 +227,17 @@ def _evaluate(
     return y_matrix[:, 0].copy(), X, fixed_spec, reterms
 
 
-def _check_response_type(parsed: ParsedFormula, frame: pd.DataFrame) -> None:
+def _check_response_type(
+    parsed: ParsedFormula, frame: pd.DataFrame, columns: dict[str, pd.Series]
+) -> None:
     name = parsed.response.strip("`")
-    if name in frame.columns and is_factor_like(frame[name]):
-        if pd.api.types.is_bool_dtype(frame[name].dtype):
+    if name not in frame.columns:
+        return
+    series = columns[name] if name in columns else frame[name]
+    if is_factor_like(series):
+        if pd.api.types.is_bool_dtype(series.dtype):
             return
-        raise DataError(f"response {name!r} must be numeric, but has dtype {frame[name].dtype}")
+        raise DataError(f"response {name!r} must be numeric, but has dtype {series.dtype}")
 
 
 def _check_finite_columns(prepared: PreparedColumns, variables: list[str]) -> None:

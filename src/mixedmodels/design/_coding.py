@@ -18,6 +18,7 @@ and the formulaic ``ModelSpec`` that replays it on new data.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, replace
 from typing import Any
@@ -307,7 +308,7 @@ def r_coding(terms: TermList, term_kinds: list[list[tuple[str, tuple[object, ...
 
 def term_columns(term, kinds, widths, codes):
     """Yield (column offset within the term, name parts) for kept columns."""
-    total = int(np.prod(widths))
+    total = math.prod(widths)
     for offset in range(total):
         rest = offset
         parts: list[str] = []

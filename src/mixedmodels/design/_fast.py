@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import keyword
+import math
 from typing import Any
 
 import numpy as np
@@ -139,7 +140,7 @@ def fast_code_terms(
         for factor, (kind, cats) in zip(term, kinds, strict=True):
             if kind == CATEGORICAL:
                 categories[factor.code] = cats
-        width = int(np.prod(widths))
+        width = math.prod(widths)
         widths_all.append(width)
         for offset, parts in term_columns(term, kinds, widths, codes):
             out_columns.append(start + offset)

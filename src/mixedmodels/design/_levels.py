@@ -31,6 +31,8 @@ def level_label(value: object) -> str:
         ``"TRUE"``/``"FALSE"`` for booleans, ``"3"`` for 3.0, ``"2.5"`` for
         2.5, ``str(value)`` otherwise.
     """
+    if type(value) is str:  # the common case, first
+        return value
     if isinstance(value, (bool, np.bool_)):
         return "TRUE" if value else "FALSE"
     if isinstance(value, Number) and not isinstance(value, complex):
@@ -65,6 +67,15 @@ def to_factor(series: pd.Series) -> pd.Categorical:
     """
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
+        factor = series.array
+        codes = np.asarray(factor.codes)
+        if (
+            isinstance(factor, pd.Categorical)
+            and len(codes)
+            and codes.min() >= 0
+            and np.bincount(codes, minlength=len(factor.categories)).all()
+        ):
+            return factor  # no missing values, no unused level: already R's factor
         return pd.Categorical(series).remove_unused_categories()
     if pd.api.types.is_bool_dtype(dtype) or _all_bool(series):
         labels = series.map(lambda v: v if pd.isna(v) else level_label(bool(v)))

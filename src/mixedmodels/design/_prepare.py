@@ -69,7 +69,11 @@ def prepare(frame: Any, names: list[str], index: pd.Index | None = None) -> Prep
     out: dict[str, object] = {}
     for name in names:
         series = frame[name]
-        if is_factor_like(series):
+        dtype = series.dtype
+        if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
+            # what pd.to_numeric(...).to_numpy(dtype=float) gives, without pandas
+            out[name] = np.array(series.to_numpy(), dtype=float)
+        elif is_factor_like(series):
             out[name] = to_factor(series)
         else:
             out[name] = pd.to_numeric(series).to_numpy(dtype=float, na_value=np.nan)
