@@ -226,7 +226,7 @@ class BlockedCholesky:
             self.diag_inv[j] = _faces_inverse(chol)
         else:
             d = blockdiag_to_dense(faces)
-            d[np.diag_indices_from(d)] += 1.0
+            d.flat[:: d.shape[0] + 1] += 1.0  # the diagonal (np.diag_indices_from is slow)
             for kk in range(j):
                 self._subtract_fill(d, j, j, kk)
             self.diag[j] = cholesky_lower_inplace(d)
