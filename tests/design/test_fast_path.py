@@ -270,3 +270,41 @@ def test_errors_identical(monkeypatch, mixed_frame, formula, message):
             messages.append(str(err.value))
     assert messages[0] == messages[1]
     assert message in messages[0]
+
+
+@pytest.mark.parametrize(
+    "series",
+    [
+        pd.Series(pd.Categorical(list("bab"), categories=list("abc"))),  # unused level
+        pd.Series(pd.Categorical(["b", None, "a"], categories=list("ab"))),  # missing
+        pd.Series(pd.Categorical(list("bab"), categories=list("ba"), ordered=True)),
+        pd.Series(pd.Categorical(list("bab"), categories=list("ab"))),  # R's form already
+        pd.Series(pd.Categorical([], categories=list("ab"))),
+    ],
+)
+def test_to_factor_of_categoricals(series):
+    from mixedmodels.design._levels import to_factor
+
+    expected = pd.Categorical(series).remove_unused_categories()
+    got = to_factor(series)
+    assert got.dtype == expected.dtype
+    assert list(got.categories) == list(expected.categories)
+    assert np.array_equal(np.asarray(got.codes), np.asarray(expected.codes))
+
+
+@pytest.mark.parametrize(
+    "series",
+    [
+        pd.Series([1.0, np.nan, 3.0]),
+        pd.Series([1, 2, 3]),
+        pd.Series([True, False, True]),
+        pd.Series(pd.Categorical(["a", None, "b"])),
+        pd.Series(["a", None, "b"], dtype=object),
+        pd.Series([1, None, 3], dtype="Int64"),
+        pd.Series(pd.to_datetime(["2020-01-01", None, "2020-01-03"])),
+    ],
+)
+def test_isna_matches_pandas(series):
+    from mixedmodels.design._frame import isna
+
+    assert np.array_equal(isna(series), series.isna().to_numpy())
