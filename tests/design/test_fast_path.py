@@ -62,6 +62,9 @@ MIXED = [
     "y ~ -1 + x + (1 | g)",
     "y ~ x + x:f + (1 | g)",
     "y ~ big:f:x + (1 | g)",
+    "y ~ ci + cf:x + (1 | g)",
+    "y ~ f32 + nullable + (f32 | g)",
+    "y ~ 0 + ci:f + (1 | ci)",
 ]
 
 
@@ -84,6 +87,10 @@ def mixed_frame():
                 np.tile(["small", "large"], n // 2), categories=["small", "large", "huge"]
             ),
             "g": np.repeat(list("pqrstuvw"), n // 8),
+            "ci": pd.Categorical(np.tile([3, 1, 2], n // 3)),  # integer levels
+            "cf": pd.Categorical(np.tile([0.5, 1.0], n // 2)),  # float levels
+            "f32": rng.normal(size=n).astype(np.float32),
+            "nullable": pd.array(np.tile([1, 2, 3, 4], n // 4), dtype="Int64"),
             "batch": np.repeat(list("ABC"), n // 3),
             "cask": np.tile(list("ab"), n // 2),
         }
@@ -308,3 +315,9 @@ def test_isna_matches_pandas(series):
     from mixedmodels.design._frame import isna
 
     assert np.array_equal(isna(series), series.isna().to_numpy())
+
+
+def test_allow_python_identical(monkeypatch, mixed_frame):
+    fast, slow = _designs(monkeypatch, "y ~ x * f + (x | g)", mixed_frame, allow_python=True)
+    assert fast.fixed_spec.allow_python and isinstance(fast.fixed_spec.source, LazyModelSpec)
+    _compare(fast, slow, mixed_frame)
