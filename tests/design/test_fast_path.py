@@ -265,6 +265,7 @@ def test_fit_identical_with_and_without_fast_path(monkeypatch):
         ("y ~ x + (0 + big:huge | g)", "has infinite values"),
     ],
 )
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")  # both paths warn
 def test_errors_identical(monkeypatch, mixed_frame, formula, message):
     data = mixed_frame.assign(one=["a"] * len(mixed_frame))
     messages = []
