@@ -410,9 +410,15 @@ class LmerFit:
         DataFrame
             One column per simulation (``sim_1`` ...), one row per observation.
         """
+        out = self._simulate_values(nsim, np.random.default_rng(seed), re_form)
+        return pd.DataFrame(out, index=self._row_index(),
+                            columns=[f"sim_{s + 1}" for s in range(nsim)])
+
+    def _simulate_values(self, nsim: int, rng: np.random.Generator,
+                         re_form: str | None = None) -> np.ndarray:
+        """:meth:`simulate`'s numbers, (n, nsim), drawn from ``rng`` (no data frame)."""
         if nsim < 1:
             raise ValueError("nsim must be at least 1")
-        rng = np.random.default_rng(seed)
         kept = [] if re_form is None else self._terms_in(re_form)
         model = self.model
         base = self._linear_predictor(kept)
@@ -429,8 +435,7 @@ class LmerFit:
                 y += np.einsum("nk,nk->n", term.z, b[term.codes])
             y += noise_sd * rng.standard_normal(model.n)
             out[:, s] = y
-        return pd.DataFrame(out, index=self._row_index(),
-                            columns=[f"sim_{s + 1}" for s in range(nsim)])
+        return out
 
     # ------------------------------------------------------------------ new fits
     def refit(self, y: Any) -> LmerFit:

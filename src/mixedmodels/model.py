@@ -61,9 +61,15 @@ def lme4_term_order(nlevels: list[int]) -> list[int]:
     return ascending[::-1]
 
 
+@functools.cache
 def template_indices(k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column indices of theta in a k x k lower triangle, column by column."""
+    """Row and column indices of theta in a k x k lower triangle, column by column.
+
+    Cached (np.triu_indices costs more than building a small model); read-only.
+    """
     cols, rows = np.triu_indices(k)
+    rows.flags.writeable = False
+    cols.flags.writeable = False
     return rows, cols
 
 
@@ -174,6 +180,13 @@ class LinearMixedModel:
         self._layout = [template_indices(t.z.shape[1]) for t in self.reterms]
         sizes = [len(r) for r, _ in self._layout]
         self.theta_slices = np.cumsum([0, *sizes])
+        # lambdas(): per term k, theta's positions in the flattened template, its slice
+        self._lambda_plan = [
+            (t.z.shape[1], rows * t.z.shape[1] + cols, int(a), int(b))
+            for t, (rows, cols), a, b in zip(self.reterms, self._layout,
+                                             self.theta_slices[:-1], self.theta_slices[1:],
+                                             strict=True)
+        ]
         lower = []
         for rows, cols in self._layout:
             lower.extend(np.where(rows == cols, 0.0, -np.inf))
@@ -315,11 +328,10 @@ class LinearMixedModel:
     def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
         """The lower-triangular template of each term for ``theta``."""
         out = []
-        for j, (rows, cols) in enumerate(self._layout):
-            k = self.reterms[j].z.shape[1]
-            lam = np.zeros((k, k))
-            lam[rows, cols] = theta[self.theta_slices[j]:self.theta_slices[j + 1]]
-            out.append(lam)
+        for k, flat, a, b in self._lambda_plan:
+            lam = np.zeros(k * k)
+            lam[flat] = theta[a:b]
+            out.append(lam.reshape(k, k))
         return out
 
     # ------------------------------------------------------------------ objective
@@ -476,7 +488,8 @@ def _blas_controller() -> ThreadpoolController:
 
 def _scales_differ(X: np.ndarray) -> bool:
     """lme4's check of predictor scales over the non-binary columns of X."""
-    cols = [c for c in X.T if not np.all(np.isin(c, (0.0, 1.0)))]
+    # (c == 0) | (c == 1) is what np.isin(c, (0.0, 1.0)) computes, without its set-up
+    cols = [c for c in X.T if not ((c == 0.0) | (c == 1.0)).all()]
     sds = np.array([np.std(c, ddof=1) for c in cols if len(c) > 1])
     sds = sds[sds > 0]
     if len(sds) == 0:

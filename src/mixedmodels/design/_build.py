@@ -14,10 +14,11 @@ from mixedmodels.design._frame import (
     as_pandas,
     check_columns,
     is_factor_like,
+    isna,
     missing_mask,
     resolve_vector,
 )
-from mixedmodels.design._prepare import prepare_columns
+from mixedmodels.design._prepare import PreparedColumns, prepare, prepare_columns
 from mixedmodels.design._rank import RankDeficiencyWarning, independent_columns
 from mixedmodels.design._reterms import ReTerm, build_reterm, check_grouping
 from mixedmodels.errors import DataError
@@ -136,9 +137,13 @@ def build_design(
     check_columns(frame, variables, parsed.text)
     w = resolve_vector(weights, frame, "weights")
     off = resolve_vector(offset, frame, "offset")
-    _check_response_type(parsed, frame)
+    # Each column is looked up once: pandas indexing costs more than a small design.
+    columns = {name: frame[name] for name in variables}
+    _check_response_type(parsed, frame, columns)
 
-    drop = missing_mask(frame, variables)
+    drop = np.zeros(frame.shape[0], dtype=bool)
+    for series in columns.values():
+        drop |= isna(series)
     for vector in (w, off):
         if vector is not None:
             drop |= np.isnan(vector)
@@ -150,9 +155,14 @@ def build_design(
                 + ", ".join(repr(v) for v in variables)
             )
         keep = ~drop
-        rows = frame.loc[keep]
-        _check_finite_columns(rows, variables)
-        y, X, fixed_spec, reterms = _evaluate(parsed, rows, variables, allow_python)
+        if keep.all():
+            rows, row_index = columns, frame.index
+        else:
+            rows = {name: series[keep] for name, series in columns.items()}
+            row_index = frame.index[keep]
+        prepared = prepare(rows, variables, row_index)
+        _check_finite_columns(prepared, variables)
+        y, X, fixed_spec, reterms = _evaluate(parsed, prepared, rows, allow_python)
         bad = np.isnan(y) | np.isnan(X).any(axis=1)
         for term in reterms:
             bad |= np.isnan(term.z).any(axis=1)
@@ -198,15 +208,14 @@ def build_design(
         weights=w,
         offset=off,
         n_dropped_na=int(n_total - keep.sum()),
-        row_index=rows.index,
+        row_index=row_index,
         fixed_spec=fixed_spec,
     )
 
 
 def _evaluate(
-    parsed: ParsedFormula, rows: pd.DataFrame, variables: list[str], allow_python: bool
+    parsed: ParsedFormula, prepared: PreparedColumns, rows: Any, allow_python: bool
 ):
-    prepared = prepare_columns(rows, variables)
     y_matrix, _ = code_terms(parse_rhs(f"0 + {parsed.response}"), prepared, allow_python)
     if y_matrix.shape[1] != 1:
         raise DataError(
@@ -218,22 +227,27 @@ def _evaluate(
     return y_matrix[:, 0].copy(), X, fixed_spec, reterms
 
 
-def _check_response_type(parsed: ParsedFormula, frame: pd.DataFrame) -> None:
+def _check_response_type(
+    parsed: ParsedFormula, frame: pd.DataFrame, columns: dict[str, pd.Series]
+) -> None:
     name = parsed.response.strip("`")
-    if name in frame.columns and is_factor_like(frame[name]):
-        if pd.api.types.is_bool_dtype(frame[name].dtype):
+    if name not in frame.columns:
+        return
+    series = columns[name] if name in columns else frame[name]
+    if is_factor_like(series):
+        if pd.api.types.is_bool_dtype(series.dtype):
             return
-        raise DataError(f"response {name!r} must be numeric, but has dtype {frame[name].dtype}")
+        raise DataError(f"response {name!r} must be numeric, but has dtype {series.dtype}")
 
 
-def _check_finite_columns(rows: pd.DataFrame, variables: list[str]) -> None:
+def _check_finite_columns(prepared: PreparedColumns, variables: list[str]) -> None:
     for name in variables:
-        series = rows[name]
-        if is_factor_like(series):
+        values = prepared.columns[name]
+        if not isinstance(values, np.ndarray):  # a factor
             continue
-        values = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        if np.isinf(values).any():
-            count = int(np.isinf(values).sum())
+        infinite = np.isinf(values)
+        if infinite.any():
+            count = int(infinite.sum())
             raise DataError(f"variable {name!r} has {count} infinite value{'s' * (count > 1)}")
 
 

@@ -18,8 +18,10 @@ and the formulaic ``ModelSpec`` that replays it on new data.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,10 +30,55 @@ from formulaic.errors import FormulaicError
 
 from mixedmodels.design._context import evaluation_context
 from mixedmodels.design._levels import level_label
-from mixedmodels.errors import DataError, FormulaError
+from mixedmodels.design._prepare import PreparedColumns
+from mixedmodels.errors import DataError, FormulaError, MixedModelsError
 from mixedmodels.formula import TermList, check_python_expression
 
-__all__ = ["CodedSpec", "code_terms", "replay"]
+__all__ = ["CodedSpec", "LazyModelSpec", "code_terms", "formulaic_code_terms", "replay"]
+
+
+class LazyModelSpec:
+    """formulaic's ``ModelSpec`` of a matrix built without formulaic, made on first use.
+
+    The fast path (``design/_fast.py``) builds matrices of plain numeric and
+    categorical columns itself; formulaic learns nothing from such columns but their
+    categories, so the spec is formulaic's for one row with the same column types.
+
+    Parameters
+    ----------
+    text : str
+        The formulaic-ready right-hand side.
+    skeleton : callable
+        Returns the one-row frame.
+    allow_python : bool
+        The namespace to evaluate in.
+    widths : tuple of int
+        Columns of each formulaic term (the intercept first, when present), as the
+        fast path laid them out; checked against formulaic's.
+    """
+
+    def __init__(self, text: str, skeleton: Any, allow_python: bool,
+                 widths: tuple[int, ...]) -> None:
+        self.text = text
+        self._skeleton = skeleton
+        self.allow_python = allow_python
+        self.widths = widths
+        self._spec: ModelSpec | None = None
+
+    def get(self) -> ModelSpec:
+        if self._spec is None:
+            formula = _formula(self.text, self.allow_python)
+            spec = _materialize(formula, self._skeleton(), self.text,
+                                self.allow_python).model_spec
+            widths = tuple(len(s.columns) for s in spec.structure)
+            if widths != self.widths:  # pragma: no cover - a bug, not a user error
+                raise MixedModelsError(
+                    f"internal error: formulaic lays out {self.text!r} as {widths}, "
+                    f"the fast path as {self.widths}"
+                )
+            self._spec = spec
+            self._skeleton = None
+        return self._spec
 
 
 @dataclass(frozen=True)
@@ -40,8 +87,9 @@ class CodedSpec:
 
     Attributes
     ----------
-    model_spec : formulaic.ModelSpec
-        formulaic's spec of the full-coded matrix (levels, transform state).
+    source : formulaic.ModelSpec or LazyModelSpec
+        formulaic's spec of the full-coded matrix, or what makes it on first use
+        (designs built without formulaic); read it as :attr:`model_spec`.
     columns : tuple of int
         Columns of formulaic's matrix kept, in order.
     names : tuple of str
@@ -55,12 +103,18 @@ class CodedSpec:
         False: the closed namespace of ``design/_context.py``.
     """
 
-    model_spec: ModelSpec
+    source: ModelSpec | LazyModelSpec
     columns: tuple[int, ...]
     names: tuple[str, ...]
     terms: TermList
     categories: dict[str, tuple[object, ...]]
     allow_python: bool = False
+
+    @property
+    def model_spec(self) -> ModelSpec:
+        """formulaic's spec of the full-coded matrix (levels, transform state)."""
+        source = self.source
+        return source.get() if isinstance(source, LazyModelSpec) else source
 
     def subset(self, keep: np.ndarray) -> CodedSpec:
         """The same spec keeping only the columns where ``keep`` is True."""
@@ -125,15 +179,19 @@ def _formula(text: str, allow_python: bool) -> Formula:
 
 
 def code_terms(
-    terms: TermList, data: pd.DataFrame, allow_python: bool = False
+    terms: TermList, data: pd.DataFrame | PreparedColumns, allow_python: bool = False
 ) -> tuple[np.ndarray, CodedSpec]:
     """Build the R-coded model matrix of a term list.
+
+    Terms made of plain numeric and categorical columns are coded directly
+    (``design/_fast.py``), everything else through formulaic; both give the same
+    matrix and spec.
 
     Parameters
     ----------
     terms : TermList
         Intercept flag and terms in R's order.
-    data : pandas.DataFrame
+    data : pandas.DataFrame or PreparedColumns
         Prepared data (factors as categoricals, no missing values).
     allow_python : bool
         Evaluate with formulaic's full namespace (trusted formulas only).
@@ -152,6 +210,20 @@ def code_terms(
     DataError
         For a factor coded by contrasts that has fewer than two levels.
     """
+    from mixedmodels.design._fast import fast_code_terms
+
+    fast = fast_code_terms(terms, data, allow_python)
+    if fast is not None:
+        return fast
+    return formulaic_code_terms(terms, data, allow_python)
+
+
+def formulaic_code_terms(
+    terms: TermList, data: Any, allow_python: bool = False
+) -> tuple[np.ndarray, CodedSpec]:
+    """:func:`code_terms` through formulaic, whatever the terms."""
+    if not isinstance(data, pd.DataFrame):
+        data = data.frame()
     text = terms.to_code()
     formula = _formula(text, allow_python)
     full = _materialize(formula, data, text, allow_python)
@@ -171,16 +243,17 @@ def code_terms(
         columns.append(0)
         names.append("(Intercept)")
     categories: dict[str, tuple[object, ...]] = {}
-    full_coded = _r_coding(terms, structure, spec)
-    for term, s, codes in zip(terms.terms, structure, full_coded, strict=True):
+    term_kinds = [[_kind(spec, f.expr) for f in s.term.factors] for s in structure]
+    full_coded = r_coding(terms, term_kinds)
+    for term, s, kinds, codes in zip(terms.terms, structure, term_kinds, full_coded,
+                                     strict=True):
         first, width = offsets[str(s.term)]
         exprs = [f.expr for f in s.term.factors]
-        kinds = [_kind(spec, e) for e in exprs]
         for expr, (kind, cats) in zip(exprs, kinds, strict=True):
             if kind == "categorical":
                 categories[expr] = cats
         widths = _widths(kinds, width, text)
-        for offset, parts in _term_columns(term, kinds, widths, codes):
+        for offset, parts in term_columns(term, kinds, widths, codes):
             columns.append(first + offset)
             names.append(":".join(parts))
     spec_out = CodedSpec(spec, tuple(columns), tuple(names), terms, categories, allow_python)
@@ -201,15 +274,19 @@ def _widths(kinds, width: int, text: str) -> list[int]:
     return widths
 
 
-def _r_coding(terms: TermList, structure, spec: ModelSpec) -> list[list[int]]:
-    """R's code per term and factor: 1 contrasts, 2 indicators, 0 numeric."""
+def r_coding(terms: TermList, term_kinds: list[list[tuple[str, tuple[object, ...]]]]
+             ) -> list[list[int]]:
+    """R's code per term and factor: 1 contrasts, 2 indicators, 0 numeric.
+
+    ``term_kinds`` holds, per term and factor, formulaic's kind (``"categorical"``,
+    ``"numerical"``, ...) and the categories of a categorical factor.
+    """
     label_sets = [frozenset(f.label for f in term) for term in terms.terms]
     out: list[list[int]] = []
     first_done = terms.intercept
-    for j, (term, s) in enumerate(zip(terms.terms, structure, strict=True)):
+    for j, (term, kinds) in enumerate(zip(terms.terms, term_kinds, strict=True)):
         codes = []
-        for factor, fexpr in zip(term, s.term.factors, strict=True):
-            kind, cats = _kind(spec, fexpr.expr)
+        for factor, (kind, cats) in zip(term, kinds, strict=True):
             if kind != "categorical":
                 codes.append(0)
                 continue
@@ -229,9 +306,9 @@ def _r_coding(terms: TermList, structure, spec: ModelSpec) -> list[list[int]]:
     return out
 
 
-def _term_columns(term, kinds, widths, codes):
+def term_columns(term, kinds, widths, codes):
     """Yield (column offset within the term, name parts) for kept columns."""
-    total = int(np.prod(widths))
+    total = math.prod(widths)
     for offset in range(total):
         rest = offset
         parts: list[str] = []

@@ -13,7 +13,9 @@ import pandas as pd
 from mixedmodels.errors import DataError, FormulaError
 from mixedmodels.formula import Kind, tokenize
 
-__all__ = ["as_pandas", "check_columns", "is_factor_like", "missing_mask", "resolve_vector"]
+__all__ = [
+    "as_pandas", "check_columns", "is_factor_like", "isna", "missing_mask", "resolve_vector",
+]
 
 
 def as_pandas(data: Any) -> pd.DataFrame:
@@ -126,13 +128,28 @@ def missing_mask(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
     """Boolean mask of rows with a missing value in any of ``names``."""
     mask = np.zeros(len(frame), dtype=bool)
     for name in names:
-        mask |= frame[name].isna().to_numpy()
+        mask |= isna(frame[name])
     return mask
+
+
+def isna(series: pd.Series) -> np.ndarray:
+    """``series.isna().to_numpy()``, computed directly for the common dtypes."""
+    dtype = series.dtype
+    if isinstance(dtype, np.dtype):
+        if dtype.kind == "f":
+            return np.isnan(series.to_numpy())
+        if dtype.kind in "iub":
+            return np.zeros(len(series), dtype=bool)
+    elif isinstance(dtype, pd.CategoricalDtype):
+        return series.array.codes == -1
+    return series.isna().to_numpy()
 
 
 def is_factor_like(series: pd.Series) -> bool:
     """Whether R would treat the column as a factor in a model matrix."""
     dtype = series.dtype
+    if isinstance(dtype, np.dtype) and dtype.kind in "iufcmM":  # numbers, dates: no
+        return False
     return (
         isinstance(dtype, pd.CategoricalDtype)
         or pd.api.types.is_bool_dtype(dtype)

@@ -31,6 +31,8 @@ def level_label(value: object) -> str:
         ``"TRUE"``/``"FALSE"`` for booleans, ``"3"`` for 3.0, ``"2.5"`` for
         2.5, ``str(value)`` otherwise.
     """
+    if type(value) is str:  # the common case, first
+        return value
     if isinstance(value, (bool, np.bool_)):
         return "TRUE" if value else "FALSE"
     if isinstance(value, Number) and not isinstance(value, complex):
@@ -65,6 +67,15 @@ def to_factor(series: pd.Series) -> pd.Categorical:
     """
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
+        factor = series.array
+        codes = np.asarray(factor.codes)
+        if (
+            isinstance(factor, pd.Categorical)
+            and len(codes)
+            and codes.min() >= 0
+            and np.bincount(codes, minlength=len(factor.categories)).all()
+        ):
+            return factor  # no missing values, no unused level: already R's factor
         return pd.Categorical(series).remove_unused_categories()
     if pd.api.types.is_bool_dtype(dtype) or _all_bool(series):
         labels = series.map(lambda v: v if pd.isna(v) else level_label(bool(v)))
@@ -94,12 +105,17 @@ def factor_codes(series: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
     labels : tuple of str
         Level labels in factor order.
     """
-    factor = to_factor(series)
+    return _codes_labels(to_factor(series))
+
+
+def _codes_labels(factor: pd.Categorical) -> tuple[np.ndarray, tuple[str, ...]]:
     labels = tuple(level_label(c) for c in factor.categories)
     return np.asarray(factor.codes, dtype=np.int64), labels
 
 
-def interaction_codes(columns: list[pd.Series]) -> tuple[np.ndarray, tuple[str, ...]]:
+def interaction_codes(
+    columns: list[pd.Series | pd.Categorical],
+) -> tuple[np.ndarray, tuple[str, ...]]:
     """Codes and labels of R's ``factor(a:b:...)``.
 
     Levels are ordered lexicographically by the components' level orders
@@ -108,8 +124,9 @@ def interaction_codes(columns: list[pd.Series]) -> tuple[np.ndarray, tuple[str, 
 
     Parameters
     ----------
-    columns : list of pandas.Series
-        The component variables, in the order of the grouping factor's name.
+    columns : list of pandas.Series or pandas.Categorical
+        The component variables, in the order of the grouping factor's name; a
+        Categorical is taken as :func:`to_factor` made it (R's levels, none unused).
 
     Returns
     -------
@@ -118,7 +135,9 @@ def interaction_codes(columns: list[pd.Series]) -> tuple[np.ndarray, tuple[str, 
     labels : tuple of str
         Labels like ``"b1:a1"``.
     """
-    parts = [factor_codes(column) for column in columns]
+    parts = [
+        _codes_labels(c) if isinstance(c, pd.Categorical) else factor_codes(c) for c in columns
+    ]
     if len(parts) == 1:
         return parts[0]
     combined = np.zeros(len(columns[0]), dtype=np.int64)

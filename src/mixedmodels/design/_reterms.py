@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ import pandas as pd
 from mixedmodels.design._coding import CodedSpec, code_terms, replay
 from mixedmodels.design._frame import as_pandas
 from mixedmodels.design._levels import interaction_codes, level_label
-from mixedmodels.design._prepare import prepare_columns
+from mixedmodels.design._prepare import PreparedColumns, prepare_columns
 from mixedmodels.errors import DataError
 from mixedmodels.formula import RandomTerm, parse_rhs
 
@@ -57,7 +58,7 @@ class ReTerm:
 
 
 def build_reterm(
-    term: RandomTerm, data: pd.DataFrame, raw: pd.DataFrame, allow_python: bool = False
+    term: RandomTerm, data: pd.DataFrame | PreparedColumns, raw: Any, allow_python: bool = False
 ) -> ReTerm:
     """Evaluate one random-effects term.
 
@@ -65,9 +66,9 @@ def build_reterm(
     ----------
     term : RandomTerm
         From the parsed formula.
-    data : pandas.DataFrame
-        Prepared data for formulaic (rows already filtered).
-    raw : pandas.DataFrame
+    data : pandas.DataFrame or PreparedColumns
+        Prepared data (rows already filtered).
+    raw : pandas.DataFrame or mapping of Series
         The same rows as the user gave them, for the grouping variables.
     allow_python : bool
         Evaluate with formulaic's full namespace (trusted formulas only).
@@ -78,7 +79,13 @@ def build_reterm(
         Codes, labels and z.
     """
     z, spec = code_terms(parse_rhs(term.lhs), data, allow_python)
-    codes, levels = interaction_codes([raw[g] for g in term.group])
+    prepared = data.columns if isinstance(data, PreparedColumns) else {}
+    # A grouping variable prepared as a factor is to_factor() of the same rows.
+    groups = [
+        prepared[g] if isinstance(prepared.get(g), pd.Categorical) else raw[g]
+        for g in term.group
+    ]
+    codes, levels = interaction_codes(groups)
     return ReTerm(term.group_name, spec.names, levels, codes, z, spec, term.group, term.lhs)
 
 

@@ -106,7 +106,7 @@ def build_model(
         if is_factor_like(meta[value]):
             raise DataError(f"{what} must be numeric, but column {value!r} has dtype "
                             f"{meta[value].dtype}")
-    _check_response_type(parsed, meta)
+    _check_response_type(parsed, meta, {})
     parts = frame.to_delayed()
     probe: RowPlan | None = None
     for _ in range(2):

@@ -270,7 +270,7 @@ def learn_spec(terms: TermList, skeleton: pd.DataFrame, moments: dict[str, Momen
     new_state = {expr: _transform_state(expr, dict(value), moments)
                  for expr, value in state.items()}
     model_spec = spec.model_spec.update(transform_state=new_state)
-    return dataclasses.replace(spec, model_spec=model_spec)
+    return dataclasses.replace(spec, source=model_spec)
 
 
 def _transform_state(expr: str, state: dict[str, Any],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from mixedmodels.errors import FormulaError
@@ -80,6 +81,14 @@ def parse_rhs(text: str) -> TermList:
     TermList
         Intercept flag and terms in R's order.
     """
+    if isinstance(text, str):
+        return _parse_rhs_cached(text)
+    return expand_terms(parse_expression(text), text, intercept=True)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_rhs_cached(text: str) -> TermList:
+    # TermList is immutable, so one result can serve every caller.
     return expand_terms(parse_expression(text), text, intercept=True)
 
 
@@ -117,6 +126,18 @@ def parse_formula(text: str, *, allow_python: bool = False) -> ParsedFormula:
     >>> f.fixed, [t.lhs for t in f.random]
     ('1 + x', ['1', '0 + x'])
     """
+    if isinstance(text, str):
+        return _parse_formula_cached(text, bool(allow_python))
+    return _parse_formula(text, allow_python)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_formula_cached(text: str, allow_python: bool) -> ParsedFormula:
+    # ParsedFormula is immutable; formulas that do not parse raise and are not cached.
+    return _parse_formula(text, allow_python)
+
+
+def _parse_formula(text: str, allow_python: bool) -> ParsedFormula:
     tree = parse_tree(text)
     if not allow_python:
         check_tree(tree.lhs, text)

@@ -45,10 +45,17 @@ def default_statistic(fit: Any) -> pd.Series:
     """lme4's ``confint(method = "boot")`` statistic: ``.sig01`` ... (standard
     deviations and correlations of the random effects, in theta's order), ``.sigma``,
     then the fixed effects."""
-    from mixedmodels.inference.profile import sdcor_names, sdcor_values
+    from mixedmodels.inference.profile import sdcor_names
 
-    values = np.concatenate([sdcor_values(fit.model, fit.theta, fit.sigma), fit.beta])
-    return pd.Series(values, index=sdcor_names(fit) + list(fit.model.design.xnames))
+    return pd.Series(_default_values(fit),
+                     index=sdcor_names(fit) + list(fit.model.design.xnames))
+
+
+def _default_values(fit: Any) -> np.ndarray:
+    """The values of :func:`default_statistic` (no Series: once per replicate)."""
+    from mixedmodels.inference.profile import sdcor_values
+
+    return np.concatenate([sdcor_values(fit.model, fit.theta, fit.sigma), fit.beta])
 
 
 def _as_values(result: Any) -> tuple[list[str], np.ndarray]:
@@ -107,6 +114,9 @@ def refit_response(fit: Any, y: np.ndarray) -> Any:
 
 def simulate_response(fit: Any, rng: np.random.Generator) -> np.ndarray:
     """One response simulated from ``fit`` with generator ``rng``."""
+    values = getattr(fit, "_simulate_values", None)
+    if values is not None:  # the same draws as fit.simulate, without the data frame
+        return values(1, rng)[:, 0]
     return fit.simulate(1, seed=rng).iloc[:, 0].to_numpy()
 
 
@@ -116,10 +126,15 @@ class _Statistic:
 
     fit: Any
     statistic: Callable[[Any], Any] | None = None
+    _names: list[str] | None = field(default=None, init=False, repr=False)
 
     def __call__(self, y: np.ndarray) -> tuple[list[str], np.ndarray, list[str]]:
         refit = refit_response(self.fit, y)
-        names, values = _as_values(default_statistic(refit))
+        if self._names is None:
+            names, values = _as_values(default_statistic(refit))
+            self._names = names
+        else:  # every refit has the same structure, hence the same names
+            names, values = list(self._names), _default_values(refit)
         if self.statistic is not None:
             extra_names, extra = _as_values(self.statistic(refit))
             names, values = names + extra_names, np.concatenate([values, extra])

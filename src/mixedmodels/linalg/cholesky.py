@@ -35,6 +35,8 @@ from mixedmodels.linalg.dense import (
     left_solve,
     left_solve_transpose,
     right_solve_transpose,
+    small_cholesky,
+    small_inverse,
 )
 from mixedmodels.linalg.products import MAX_TRIPLES, ScalarCrossPlan
 
@@ -71,13 +73,13 @@ class CrossProducts:
 def _faces_cholesky(faces: np.ndarray) -> np.ndarray:
     if faces.shape[1] == 1:
         return np.sqrt(faces)
-    return np.linalg.cholesky(faces)
+    return small_cholesky(faces)
 
 
 def _faces_inverse(chol_faces: np.ndarray) -> np.ndarray:
     if chol_faces.shape[1] == 1:
         return 1.0 / chol_faces
-    return np.linalg.inv(chol_faces)
+    return small_inverse(chol_faces)
 
 
 class BlockedCholesky:
@@ -186,6 +188,12 @@ class BlockedCholesky:
             False when a diagonal block is not positive definite (the fixed-effects
             block of a degenerate problem); the factor is then unusable.
         """
+        # small_cholesky signals failure by NaN (raised as LinAlgError), as np.linalg's
+        # kernels do inside the same error state: no RuntimeWarning.
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            return self._update(lams)
+
+    def _update(self, lams: list[np.ndarray]) -> bool:
         A = self.A
         self._lams = lams
         try:
@@ -200,7 +208,7 @@ class BlockedCholesky:
             xx = A.xx.copy()
             for k in range(self.m):
                 xx -= self.x[k] @ self.x[k].T
-            self.xx = np.linalg.cholesky(xx)
+            self.xx = small_cholesky(xx)
         except np.linalg.LinAlgError:
             return False
         return True
@@ -218,7 +226,7 @@ class BlockedCholesky:
             self.diag_inv[j] = _faces_inverse(chol)
         else:
             d = blockdiag_to_dense(faces)
-            d[np.diag_indices_from(d)] += 1.0
+            d.flat[:: d.shape[0] + 1] += 1.0  # the diagonal (np.diag_indices_from is slow)
             for kk in range(j):
                 self._subtract_fill(d, j, j, kk)
             self.diag[j] = cholesky_lower_inplace(d)
@@ -256,16 +264,18 @@ class BlockedCholesky:
     # ------------------------------------------------------------------ read-outs
     def logdet_random(self) -> float:
         """``log det`` of the random-effects part of ``L L'``."""
+        # np.add.reduce and ndarray.diagonal: np.sum's and np.diagonal's reductions
+        # without their wrappers (this runs once per objective evaluation)
         total = 0.0
         for j in range(self.m):
             d = self.diag[j]
-            diag = np.diagonal(d, axis1=1, axis2=2) if self.blockdiag[j] else np.diagonal(d)
-            total += 2.0 * float(np.sum(np.log(diag)))
+            diag = d.diagonal(0, 1, 2) if self.blockdiag[j] else d.diagonal()
+            total += 2.0 * float(np.add.reduce(np.log(diag), axis=None))
         return total
 
     def logdet_fixed(self) -> float:
         """``log det(R_X' R_X)``, the fixed-effects part."""
-        return 2.0 * float(np.sum(np.log(np.diagonal(self.xx)[: self.p])))
+        return 2.0 * float(np.add.reduce(np.log(self.xx.diagonal()[: self.p]), axis=None))
 
     def pwrss(self) -> float:
         """Penalised weighted residual sum of squares (the last diagonal of L, squared)."""
