@@ -3,11 +3,13 @@
 Usage::
 
     python benchmarks/profile_eval.py d3 [--repeats 15] [--profile] [--theta 0.5,0.1,...]
+        [--threads 1]
 
 The model is built once (no fit); ``objective(theta)`` is timed at a fixed theta
 (default: a theta off the start, 0.7 on the template diagonals, 0.1 below them) under
-the same BLAS thread limit as a fit. Prints the median, minimum and maximum in ms.
-Also prints the time spent in each block kind of the factor with ``--blocks``.
+the same BLAS thread limit as a fit (or ``--threads``). Prints the median, minimum and
+maximum in ms; ``--profile`` adds a cProfile listing. On a shared machine compare
+versions with ``--threads 1`` and alternate the runs.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -57,6 +60,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--theta", default=None)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="BLAS threads (default: as during a fit)")
     args = parser.parse_args()
     t0 = time.perf_counter()
     model = build(args.name)
@@ -65,7 +70,9 @@ def main() -> None:
         print("  ", line)
     theta = (default_theta(model) if args.theta is None
              else np.array([float(v) for v in args.theta.split(",")]))
-    with model.blas_threads():
+    limit = (model.blas_threads() if args.threads is None
+             else threadpool_limits(args.threads, user_api="blas"))
+    with limit:
         print(f"objective {model.objective(theta):.10f}")
         ms = time_evals(model, theta, args.repeats)
         print(f"{args.name}: median {statistics.median(ms):.2f} ms  "

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from mixedmodels.linalg import BlockedCholesky, cross_products, products
-from mixedmodels.linalg.blocks import SparseBlock
+from mixedmodels.linalg.blocks import SparseBlock, small_matmul, times_lower_transpose
 from mixedmodels.linalg.products import CrossPlan, FillPlan, split_columns
 
 
@@ -97,6 +97,18 @@ def _assert_same(a, b):
 @pytest.mark.parametrize("mode", ["chosen", "sparse", "dense", "split"])
 @pytest.mark.parametrize("name", list(CASES))
 def test_plans_match_generic_products(name, mode):
+    _check_plans(name, mode)
+
+
+@pytest.mark.parametrize("direct_fill", [0.0, 2.0])
+@pytest.mark.parametrize("name", ["scalar crossed", "vector first, scalar later"])
+def test_scalar_layouts_match(name, direct_fill, monkeypatch):
+    """Scalar targets written in place (any fill) or through the met pairs (never)."""
+    monkeypatch.setattr(products, "_DIRECT_FILL", direct_fill)
+    _check_plans(name, "sparse")
+
+
+def _check_plans(name, mode):
     seed = sum(map(ord, name))
     chol, lams = _factor(CASES[name], seed)
     if mode != "chosen":
@@ -140,3 +152,19 @@ def test_split_respects_budget(monkeypatch):
     assert np.all(heavy_b[heavy])  # columns already dense stay dense
     plan = CrossPlan(a, a, True, ~heavy_b)
     assert plan.nnz == nnz_b
+
+
+def test_small_kernels_match_matmul():
+    rng = np.random.default_rng(7)
+    for n, r, k in [(5000, 2, 2), (4500, 3, 4), (10, 2, 3)]:
+        a = rng.normal(size=(n, r, k))
+        b = rng.normal(size=(n, k, k))
+        np.testing.assert_allclose(small_matmul(a, b), np.matmul(a, b), rtol=1e-13, atol=1e-13)
+        low = np.tril(b)
+        np.testing.assert_allclose(times_lower_transpose(a, low[:, None]),
+                                   np.matmul(a, low.transpose(0, 2, 1)), rtol=1e-13, atol=1e-13)
+    # dense layout: rows x levels x k against per-level triangles
+    a = rng.normal(size=(3, 50, 3))
+    low = np.tril(rng.normal(size=(50, 3, 3)))
+    expected = np.einsum("rlt,lst->rls", a, low)
+    np.testing.assert_allclose(times_lower_transpose(a, low), expected, rtol=1e-13, atol=1e-13)

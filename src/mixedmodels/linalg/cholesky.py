@@ -36,6 +36,7 @@ from mixedmodels.linalg.dense import (
     left_solve,
     left_solve_transpose,
     right_solve_transpose,
+    subtract_gram_lower,
 )
 from mixedmodels.linalg.products import FillPlan, generic_cost, level_faces, split_columns
 
@@ -155,7 +156,11 @@ class BlockedCholesky:
         """``t -= L[i,k] L[j,k]'`` (dense t), by a plan where there is one."""
         plan = self.plans.get((i, j)) if k == 0 else None
         if plan is None:
-            t -= times_transpose(self.off[(i, k)], self.off[(j, k)])
+            block = self.off[(i, k)]
+            if i == j and isinstance(block, np.ndarray):
+                subtract_gram_lower(t, block)  # t's lower triangle is all that is read
+            else:
+                t -= times_transpose(block, self.off[(j, k)])
             return
         if self._faces0 is None:
             self._faces0 = level_faces(self.diag_inv[0], self._lams[0])
@@ -247,15 +252,22 @@ class BlockedCholesky:
             if k == 1:
                 return t / self.diag[j][:, 0, 0][None, :]
             r = t.shape[0]
+            t3 = t.reshape(r, -1, k)
             # per level a: t[:, a, :] @ inv_a' (inv_a lower triangular)
-            return times_lower_transpose(t.reshape(r, -1, k), self.diag_inv[j]).reshape(r, -1)
+            if r >= 16 or t3.shape[1] < 1024:  # else: many tiny products, elementwise
+                out = np.matmul(t3.transpose(1, 0, 2), self.diag_inv[j].transpose(0, 2, 1))
+                return out.transpose(1, 0, 2).reshape(r, -1)
+            return times_lower_transpose(t3, self.diag_inv[j]).reshape(r, -1)
         return right_solve_transpose(self.diag[j], t)
 
     def _right_solve_blocks(self, vals: np.ndarray, cols: np.ndarray, j: int) -> np.ndarray:
         """Blockwise ``B L_b^{-T}`` for sparse blocks in column levels ``cols``."""
         if self.ncoef[j] == 1:
             return vals / self.diag[j][cols, :, :]
-        return times_lower_transpose(vals, self.diag_inv[j][cols][:, None])
+        inv = self.diag_inv[j][cols]
+        if len(cols) < 4096:
+            return np.matmul(vals, inv.transpose(0, 2, 1))
+        return times_lower_transpose(vals, inv[:, None])
 
     # ------------------------------------------------------------------ read-outs
     def logdet_random(self) -> float:

@@ -33,10 +33,10 @@ from collections.abc import Iterator
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.linalg.blas import dsyrk
 from scipy.sparse import _sparsetools
 
-from mixedmodels.linalg.blocks import Block, SparseBlock, sandwich
+from mixedmodels.linalg.blocks import Block, SparseBlock, sandwich, small_matmul
+from mixedmodels.linalg.dense import subtract_gram_lower
 
 # Most nonzeros a plan may hold (12 bytes each: a value and a column index). Columns
 # beyond this budget go to the dense product instead.
@@ -53,6 +53,12 @@ COST_SPGEMM = 1.5
 COST_SPMM = 0.3
 # Converting a sparse product result to dense (per entry of the target).
 COST_TODENSE = 0.5
+# Fixed cost of a plan per evaluation (Python and numpy call overheads, ~50 us): small
+# products stay with the generic path.
+COST_PLAN_OVERHEAD = 50_000.0
+# A scalar plan writes straight into the target when at least this fraction of the
+# target's level pairs is met (otherwise it computes the met entries and scatters them).
+_DIRECT_FILL = 0.5
 
 
 def column_pointers(block: SparseBlock) -> np.ndarray:
@@ -175,10 +181,10 @@ class CrossPlan:
     nonzeros ``A_e2[b, s]``: fewer than the ``k_i k_j k0 (k0 + 1) / 2`` that
     expanding ``C_c`` would need.
 
-    When terms i and j are scalar, the rows of M are the entries of the dense target
-    itself and the product accumulates into it directly. Otherwise the rows are the
-    ``k_i x k_j`` blocks of the level pairs met, which are scaled by ``lam_i'`` and
-    ``lam_j`` and then scattered.
+    When terms i and j are scalar and most level pairs are met, the rows of M are the
+    entries of the dense target itself and the product accumulates into it directly
+    (``direct``). Otherwise the rows are the ``k_i x k_j`` blocks of the level pairs
+    met, which are scaled by ``lam_i'`` and ``lam_j`` and then scattered.
     """
 
     def __init__(
@@ -192,23 +198,24 @@ class CrossPlan:
         kj = a_j.block_shape[0]
         self.k = (ki, kj, k0)
         self.by_level = k0 == 1
-        self.direct = ki == 1 and kj == 1
         l_i, l_j = a_i.nrow_levels, a_j.nrow_levels
         gen = _PairGenerator(a_i, a_j, lower_only, columns)
         kk = ki * kj
         ab = np.arange(kk)
         a_idx, b_idx = ab // kj, ab % kj
 
-        pairs = np.empty(0, dtype=np.int64)
+        # the level pairs met, in row-major order
+        met = np.zeros(l_i * l_j, dtype=bool)
+        for _, _, e1, e2 in gen:
+            met[a_i.rows[e1].astype(np.int64) * l_j + a_j.rows[e2]] = True
+        pairs = np.flatnonzero(met)
+        del met
+        area = l_i * (l_i + 1) // 2 if lower_only else l_i * l_j
+        self.direct = ki == 1 and kj == 1 and len(pairs) >= _DIRECT_FILL * area
         if self.direct:
             nrows = l_i * l_j
         else:
-            # the level pairs met, in row-major order: rows (pair, a, b) of M
-            met = np.zeros(l_i * l_j, dtype=bool)
-            for _, _, e1, e2 in gen:
-                met[a_i.rows[e1].astype(np.int64) * l_j + a_j.rows[e2]] = True
-            pairs = np.flatnonzero(met)
-            del met
+            # rows (pair, a, b) of M
             pair_index = np.full(l_i * l_j, -1, dtype=np.int64)
             pair_index[pairs] = np.arange(len(pairs))
             nrows = len(pairs) * kk
@@ -278,15 +285,19 @@ class CrossPlan:
             if self.by_level:
                 v = scale * faces[:, 0, 0]
             else:
-                v = np.matmul(self._w_values, scale * faces[self._w_cols]).ravel()
+                v = small_matmul(self._w_values, scale * faces[self._w_cols]).ravel()
             _accumulate(self.matrix, v, flat)
             return
+        if ki == 1 and kj == 1:
+            faces = faces * (lam_i[0, 0] * lam_j[0, 0])
         if self.by_level:
             v = faces[:, 0, 0]
         else:
-            v = np.matmul(self._w_values, faces[self._w_cols]).ravel()
-        s = sandwich((self.matrix @ v).reshape(self.npairs, ki, kj), lam_i, lam_j)
-        flat[self.targets] -= s.ravel()
+            v = small_matmul(self._w_values, faces[self._w_cols]).ravel()
+        s = self.matrix @ v
+        if ki > 1 or kj > 1:
+            s = sandwich(s.reshape(self.npairs, ki, kj), lam_i, lam_j).ravel()
+        flat[self.targets] -= s
 
 
 class DenseColumns:
@@ -329,9 +340,7 @@ class DenseColumns:
         """``target -= L[i,0][:, H] L[j,0][:, H]'`` (lower triangle only when symmetric)."""
         d_i = self._gather(l_i, self._sides[0])
         if self.symmetric:
-            # target's Fortran view holds the upper triangle of the same matrix:
-            # T := T - D' D with D = d_i.T (Fortran, h x n), trans=1.
-            dsyrk(-1.0, d_i.T, beta=1.0, c=target.T, trans=1, lower=0, overwrite_c=1)
+            subtract_gram_lower(target, d_i)
             return
         d_j = self._gather(l_j, self._sides[1])
         target -= d_i @ d_j.T
@@ -369,7 +378,7 @@ def split_columns(
         remaining = total - np.cumsum(nnz[light])
         heavy[light[: int(np.argmax(remaining <= max_nnz)) + 1]] = True
     plan_nnz = int(nnz[~heavy].sum())
-    cost = plan_nnz * COST_PLAN + (dense_one * COST_DENSE * heavy.sum() if heavy.any() else 0.0)
+    cost = COST_PLAN_OVERHEAD + plan_nnz * COST_PLAN + dense_one * COST_DENSE * heavy.sum()
     return heavy, plan_nnz, cost
 
 
