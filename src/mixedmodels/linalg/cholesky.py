@@ -14,7 +14,8 @@ the small ``lambda_j`` templates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -64,10 +65,12 @@ class CrossProducts:
     off: dict[tuple[int, int], SparseBlock]
     xz: list[np.ndarray]
     xx: np.ndarray
+    # What depends on the Z blocks only (the fill plans), shared with with_response().
+    z_cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def with_response(self, xz: list[np.ndarray], xx: np.ndarray) -> CrossProducts:
         """The same Z blocks with new ``[X y]`` blocks (for a new response)."""
-        return CrossProducts(self.diag, self.off, xz, xx)
+        return CrossProducts(self.diag, self.off, xz, xx, self.z_cache)
 
 
 def _faces_cholesky(faces: np.ndarray) -> np.ndarray:
@@ -102,7 +105,9 @@ class BlockedCholesky:
         self.blockdiag = [True] * self.m
         self.sparse_off: dict[tuple[int, int], bool] = {}
         self._decide_structure()
-        self.plans = self._make_plans()
+        if "fill_plans" not in A.z_cache:  # built once per Z, reused for new responses
+            A.z_cache["fill_plans"] = self._make_plans()
+        self.plans: dict[tuple[int, int], FillPlan] = dict(A.z_cache["fill_plans"])
         self._lams: list[np.ndarray] = []
         self._faces0: np.ndarray | None = None
         self.diag: list[np.ndarray] = [np.empty(0)] * self.m
