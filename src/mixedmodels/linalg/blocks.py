@@ -47,6 +47,7 @@ class SparseBlock:
         if _pattern is None:
             _pattern = self._element_pattern()
         self._csr, self._perm = _pattern
+        self._csr_values_of: np.ndarray | None = None  # the data array _csr holds
 
     @property
     def block_shape(self) -> tuple[int, int]:
@@ -73,14 +74,25 @@ class SparseBlock:
 
     def like(self, data: np.ndarray) -> SparseBlock:
         """A block with the same pattern and new values."""
+        if len(self._perm) < 100_000:
+            csr = self._csr.copy()
+        else:  # a CSR matrix of its own for the values, sharing the (fixed) index arrays
+            csr = sp.csr_matrix((np.empty_like(self._csr.data), self._csr.indices,
+                                 self._csr.indptr), shape=self._csr.shape, copy=False)
         return SparseBlock(
             self.rows, self.cols, data, self.nrow_levels, self.ncol_levels,
-            _pattern=(self._csr.copy(), self._perm),
+            _pattern=(csr, self._perm),
         )
 
     def tocsr(self) -> sp.csr_matrix:
-        """The element-level CSR matrix holding the current values (shared storage)."""
-        self._csr.data[:] = self.data.ravel()[self._perm]
+        """The element-level CSR matrix holding the current values (shared storage).
+
+        The values are copied once per ``data`` array: give a block new values with
+        :meth:`like` (or by assigning ``data``), not by writing into ``data``.
+        """
+        if self._csr_values_of is not self.data:
+            self._csr.data[:] = self.data.ravel()[self._perm]
+            self._csr_values_of = self.data
         return self._csr
 
     def toarray(self) -> np.ndarray:
@@ -95,6 +107,9 @@ class SparseBlock:
 
 
 Block = np.ndarray | SparseBlock
+
+# From about this many tiny matrices on, elementwise passes beat a batched matmul.
+_MANY_MATRICES = 4096
 
 
 def blockdiag_to_dense(faces: np.ndarray) -> np.ndarray:
@@ -123,6 +138,46 @@ def scale_sparse(block: SparseBlock, lam_r: np.ndarray, lam_c: np.ndarray) -> np
     if lam_r.shape == (1, 1) and lam_c.shape == (1, 1):
         return block.data * (lam_r[0, 0] * lam_c[0, 0])
     return sandwich(block.data, lam_r, lam_c)
+
+
+def times_lower_transpose(a: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """``out[..., s] = sum_t a[..., t] lower[..., s, t]`` for lower-triangular ``lower``.
+
+    Row vectors ``a`` (``(..., k)``) times the transposes of ``k x k`` lower triangles
+    that broadcast against ``a``'s leading axes (``(..., k, k)``). Done as
+    ``k (k + 1) / 2`` elementwise multiply-adds over whole planes, skipping the zero upper
+    triangle: for many tiny matrices (thousands of 2 x 2 faces) several times faster
+    than a batched ``matmul``, slower for a few larger ones (callers choose).
+    """
+    k = lower.shape[-1]
+    planes = np.moveaxis(a, -1, 0)
+    out = np.empty(np.broadcast_shapes(a.shape, lower.shape[:-1]))
+    for s in range(k):
+        acc = planes[0] * lower[..., s, 0]
+        for t in range(1, s + 1):
+            acc += planes[t] * lower[..., s, t]
+        out[..., s] = acc
+    return out
+
+
+def small_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Batched ``a @ b`` for many tiny matrices (``(n, r, k) @ (n, k, c)``).
+
+    Below a few thousand matrices ``np.matmul``; above, ``r c k`` elementwise
+    multiply-adds over whole planes, which avoid matmul's per-matrix overhead.
+    """
+    n, r, k = a.shape
+    c = b.shape[-1]
+    if n < _MANY_MATRICES:
+        return np.matmul(a, b)
+    out = np.empty((n, r, c))
+    for i in range(r):
+        for j in range(c):
+            acc = a[:, i, 0] * b[:, 0, j]
+            for t in range(1, k):
+                acc += a[:, i, t] * b[:, t, j]
+            out[:, i, j] = acc
+    return out
 
 
 def scale_columns(dense: np.ndarray, lam: np.ndarray) -> np.ndarray:

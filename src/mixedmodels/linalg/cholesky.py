@@ -14,7 +14,8 @@ the small ``lambda_j`` templates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -27,6 +28,7 @@ from mixedmodels.linalg.blocks import (
     scale_faces,
     scale_sparse,
     times,
+    times_lower_transpose,
     times_transpose,
     transpose_times_vector,
 )
@@ -37,8 +39,9 @@ from mixedmodels.linalg.dense import (
     right_solve_transpose,
     small_cholesky,
     small_inverse,
+    subtract_gram_lower,
 )
-from mixedmodels.linalg.products import MAX_TRIPLES, ScalarCrossPlan
+from mixedmodels.linalg.products import FillPlan, generic_cost, level_faces, split_columns
 
 # Off-diagonal blocks denser than this (as a fraction of level pairs) are stored dense.
 _SPARSE_DENSITY = 0.25
@@ -64,10 +67,12 @@ class CrossProducts:
     off: dict[tuple[int, int], SparseBlock]
     xz: list[np.ndarray]
     xx: np.ndarray
+    # What depends on the Z blocks only (the fill plans), shared with with_response().
+    z_cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def with_response(self, xz: list[np.ndarray], xx: np.ndarray) -> CrossProducts:
         """The same Z blocks with new ``[X y]`` blocks (for a new response)."""
-        return CrossProducts(self.diag, self.off, xz, xx)
+        return CrossProducts(self.diag, self.off, xz, xx, self.z_cache)
 
 
 def _faces_cholesky(faces: np.ndarray) -> np.ndarray:
@@ -79,7 +84,8 @@ def _faces_cholesky(faces: np.ndarray) -> np.ndarray:
 def _faces_inverse(chol_faces: np.ndarray) -> np.ndarray:
     if chol_faces.shape[1] == 1:
         return 1.0 / chol_faces
-    return small_inverse(chol_faces)
+    # the inverse of a lower triangle is lower triangular: drop the rounding noise
+    return np.tril(small_inverse(chol_faces))
 
 
 class BlockedCholesky:
@@ -101,7 +107,11 @@ class BlockedCholesky:
         self.blockdiag = [True] * self.m
         self.sparse_off: dict[tuple[int, int], bool] = {}
         self._decide_structure()
-        self.plans = self._make_plans()
+        if "fill_plans" not in A.z_cache:  # built once per Z, reused for new responses
+            A.z_cache["fill_plans"] = self._make_plans()
+        self.plans: dict[tuple[int, int], FillPlan] = dict(A.z_cache["fill_plans"])
+        self._lams: list[np.ndarray] = []
+        self._faces0: np.ndarray | None = None
         self.diag: list[np.ndarray] = [np.empty(0)] * self.m
         self.diag_inv: list[np.ndarray | None] = [None] * self.m
         self.off: dict[tuple[int, int], Block] = {}
@@ -129,35 +139,40 @@ class BlockedCholesky:
                     and (a.is_nested() or a.density() < _SPARSE_DENSITY)
                 )
 
-    def _make_plans(self) -> dict[tuple[int, int], ScalarCrossPlan]:
-        """Precomputed ``L[i,0] L[j,0]'`` for scalar terms with a dense target block."""
-        plans: dict[tuple[int, int], ScalarCrossPlan] = {}
-        if self.m < 2 or self.ncoef[0] != 1:
-            return plans
+    def _make_plans(self) -> dict[tuple[int, int], FillPlan]:
+        """Precomputed ``L[i,0] L[j,0]'`` for dense targets, where cheaper than the
+        generic sparse products (by the cost model of ``linalg.products``)."""
+        plans: dict[tuple[int, int], FillPlan] = {}
         for j in range(1, self.m):
             for i in range(j, self.m):
                 dense_target = not self.blockdiag[j] if i == j else not self.sparse_off[(i, j)]
-                ok = (
-                    dense_target
-                    and self.ncoef[i] == 1
-                    and self.ncoef[j] == 1
-                    and self.sparse_off[(i, 0)]
-                    and self.sparse_off[(j, 0)]
-                )
+                if not dense_target:
+                    continue
                 a_i, a_j = self.A.off[(i, 0)], self.A.off[(j, 0)]
-                if ok and ScalarCrossPlan.size(a_i, a_j) <= MAX_TRIPLES:
-                    plans[(i, j)] = ScalarCrossPlan(a_i, a_j, lower_only=i == j)
+                if len(a_i.rows) == 0 or len(a_j.rows) == 0:
+                    continue
+                symmetric = i == j
+                heavy, _, cost = split_columns(a_i, a_j, symmetric)
+                generic = generic_cost(a_i, a_j, self.sparse_off[(i, 0)],
+                                       self.sparse_off[(j, 0)], symmetric)
+                if cost < generic:
+                    plans[(i, j)] = FillPlan(a_i, a_j, symmetric, heavy)
         return plans
 
     def _subtract_fill(self, t: np.ndarray, i: int, j: int, k: int) -> None:
         """``t -= L[i,k] L[j,k]'`` (dense t), by a plan where there is one."""
         plan = self.plans.get((i, j)) if k == 0 else None
         if plan is None:
-            t -= times_transpose(self.off[(i, k)], self.off[(j, k)])
+            block = self.off[(i, k)]
+            if i == j and isinstance(block, np.ndarray):
+                subtract_gram_lower(t, block)  # t's lower triangle is all that is read
+            else:
+                t -= times_transpose(block, self.off[(j, k)])
             return
+        if self._faces0 is None:
+            self._faces0 = level_faces(self.diag_inv[0], self._lams[0])
         lam = self._lams
-        scale = lam[i][0, 0] * lam[j][0, 0] * lam[0][0, 0] ** 2
-        plan.subtract_from(t, 1.0 / self.diag[0][:, 0, 0] ** 2, scale)
+        plan.subtract_from(t, self._faces0, lam[i], lam[j], self.off[(i, 0)], self.off[(j, 0)])
 
     def _nonzero(self, i: int, j: int) -> bool:
         return len(self.A.off[(i, j)].rows) > 0
@@ -196,6 +211,7 @@ class BlockedCholesky:
     def _update(self, lams: list[np.ndarray]) -> bool:
         A = self.A
         self._lams = lams
+        self._faces0 = None
         try:
             for j in range(self.m):
                 self._update_diagonal(j, lams[j])
@@ -249,17 +265,22 @@ class BlockedCholesky:
             if k == 1:
                 return t / self.diag[j][:, 0, 0][None, :]
             r = t.shape[0]
-            # per level a: t[:, a, :] @ inv_a'; batched over levels
-            t3 = t.reshape(r, -1, k).transpose(1, 0, 2)
-            out = np.matmul(t3, self.diag_inv[j].transpose(0, 2, 1))
-            return out.transpose(1, 0, 2).reshape(r, -1)
+            t3 = t.reshape(r, -1, k)
+            # per level a: t[:, a, :] @ inv_a' (inv_a lower triangular)
+            if r >= 16 or t3.shape[1] < 1024:  # else: many tiny products, elementwise
+                out = np.matmul(t3.transpose(1, 0, 2), self.diag_inv[j].transpose(0, 2, 1))
+                return out.transpose(1, 0, 2).reshape(r, -1)
+            return times_lower_transpose(t3, self.diag_inv[j]).reshape(r, -1)
         return right_solve_transpose(self.diag[j], t)
 
     def _right_solve_blocks(self, vals: np.ndarray, cols: np.ndarray, j: int) -> np.ndarray:
         """Blockwise ``B L_b^{-T}`` for sparse blocks in column levels ``cols``."""
         if self.ncoef[j] == 1:
             return vals / self.diag[j][cols, :, :]
-        return np.matmul(vals, self.diag_inv[j][cols].transpose(0, 2, 1))
+        inv = self.diag_inv[j][cols]
+        if len(cols) < 4096:
+            return np.matmul(vals, inv.transpose(0, 2, 1))
+        return times_lower_transpose(vals, inv[:, None])
 
     # ------------------------------------------------------------------ read-outs
     def logdet_random(self) -> float:

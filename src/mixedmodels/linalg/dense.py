@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.linalg.blas import dtrsm
+from scipy.linalg.blas import dsyrk, dtrsm
 from scipy.linalg.lapack import dpotrf
 
 try:  # the kernels behind np.linalg.cholesky / inv, without their Python wrappers
@@ -98,3 +98,15 @@ def left_solve_transpose(L: np.ndarray, t: np.ndarray) -> np.ndarray:
     # X' = t' L^{-1}: Fortran views B = t', A = U = L'; X' = B U^{-T}.
     x = dtrsm(1.0, L.T, t.T, side=1, lower=0, trans_a=1, diag=0, overwrite_b=1)
     return x.T
+
+
+def subtract_gram_lower(t: np.ndarray, d: np.ndarray) -> None:
+    """``t -= d d'`` on the lower triangle of the C-ordered square ``t`` (BLAS syrk).
+
+    The strict upper triangle of ``t`` is left as it was.
+    """
+    # t's Fortran view holds the upper triangle of the same symmetric matrix; with
+    # D = d.T in Fortran order (h x n), trans=1 gives D'D = d d'.
+    out = dsyrk(-1.0, d.T, beta=1.0, c=t.T, trans=1, lower=0, overwrite_c=1)
+    if not np.shares_memory(out, t):  # pragma: no cover - f2py made a copy
+        t.T[...] = out
