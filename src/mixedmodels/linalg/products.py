@@ -279,7 +279,9 @@ class CrossPlan:
         C-contiguous.
         """
         ki, kj, _ = self.k
-        flat = target.reshape(-1)
+        if not target.flags.c_contiguous:
+            raise ValueError("the target of a plan must be C-contiguous")
+        flat = target.reshape(-1)  # a view
         if self.direct:
             scale = -lam_i[0, 0] * lam_j[0, 0]
             if self.by_level:
