@@ -109,7 +109,7 @@ class SparseBlock:
 Block = np.ndarray | SparseBlock
 
 # From about this many tiny matrices on, elementwise passes beat a batched matmul.
-_MANY_MATRICES = 4096
+MANY_MATRICES = 4096
 
 
 def blockdiag_to_dense(faces: np.ndarray) -> np.ndarray:
@@ -132,8 +132,7 @@ def sandwich(blocks: np.ndarray, lam_r: np.ndarray, lam_c: np.ndarray) -> np.nda
     per call (d3: 9 ms per sandwich with two OpenBLAS threads, 1 ms with one).
     """
     nb, kr, kc = blocks.shape
-    lower = not (np.triu(lam_r, 1).any() or np.triu(lam_c, 1).any())
-    if nb < _MANY_MATRICES or not lower:
+    if nb < MANY_MATRICES or np.triu(lam_r, 1).any() or np.triu(lam_c, 1).any():
         right = (blocks.reshape(-1, kc) @ lam_c).reshape(nb, kr, kc)
         left = right.transpose(0, 2, 1).reshape(-1, kr) @ lam_r
         return left.reshape(nb, kc, kr).transpose(0, 2, 1)
@@ -190,7 +189,7 @@ def small_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """
     n, r, k = a.shape
     c = b.shape[-1]
-    if n < _MANY_MATRICES:
+    if n < MANY_MATRICES:
         return np.matmul(a, b)
     out = np.empty((n, r, c))
     for i in range(r):
