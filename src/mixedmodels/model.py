@@ -38,8 +38,9 @@ SCALE_BAND = (1e-2, 1e2)
 # Below this order of the largest dense block, BLAS runs single-threaded during a fit:
 # for small blocks threads cost more than they give, and on a busy machine (parallel
 # bootstrap workers, other jobs) spinning BLAS threads made a 128 x 128 Cholesky take
-# 80 ms instead of 0.1 ms.
-BLAS_THREADS_MIN_ORDER = 512
+# 80 ms instead of 0.1 ms. d3's 840 x 840 block is also better single-threaded: its
+# Cholesky is 5 ms of a 51 ms evaluation, and two threads made the evaluation 60-120 ms.
+BLAS_THREADS_MIN_ORDER = 1024
 # Analytic gradients are used when the dense part they invert is at most this order
 # and one gradient costs at most this many flops (see linalg/gradient.py).
 GRADIENT_MAX_ORDER = 1500

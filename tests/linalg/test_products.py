@@ -12,7 +12,12 @@ import numpy as np
 import pytest
 
 from mixedmodels.linalg import BlockedCholesky, cross_products, products
-from mixedmodels.linalg.blocks import SparseBlock, small_matmul, times_lower_transpose
+from mixedmodels.linalg.blocks import (
+    SparseBlock,
+    sandwich,
+    small_matmul,
+    times_lower_transpose,
+)
 from mixedmodels.linalg.products import CrossPlan, FillPlan, split_columns
 
 
@@ -156,6 +161,17 @@ def test_split_respects_budget(monkeypatch):
 
 def test_small_kernels_match_matmul():
     rng = np.random.default_rng(7)
+    for nb, kr, kc in [(5000, 2, 2), (5000, 3, 1), (5000, 1, 4), (20, 2, 3)]:
+        blocks = rng.normal(size=(nb, kr, kc))
+        lam_r, lam_c = np.tril(rng.normal(size=(kr, kr))), np.tril(rng.normal(size=(kc, kc)))
+        lam_c[-1, 0] = 0.0
+        expected = np.einsum("ua,nut,ts->nas", lam_r, blocks, lam_c)
+        np.testing.assert_allclose(sandwich(blocks, lam_r, lam_c), expected, rtol=1e-12,
+                                   atol=1e-12)
+        full = rng.normal(size=(kc, kc))  # not triangular: the BLAS route
+        np.testing.assert_allclose(sandwich(blocks, lam_r, full),
+                                   np.einsum("ua,nut,ts->nas", lam_r, blocks, full),
+                                   rtol=1e-12, atol=1e-12)
     for n, r, k in [(5000, 2, 2), (4500, 3, 4), (10, 2, 3)]:
         a = rng.normal(size=(n, r, k))
         b = rng.normal(size=(n, k, k))

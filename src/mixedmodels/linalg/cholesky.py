@@ -21,6 +21,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 
 from mixedmodels.linalg.blocks import (
+    MANY_MATRICES,
     Block,
     SparseBlock,
     blockdiag_to_dense,
@@ -278,7 +279,7 @@ class BlockedCholesky:
         if self.ncoef[j] == 1:
             return vals / self.diag[j][cols, :, :]
         inv = self.diag_inv[j][cols]
-        if len(cols) < 4096:
+        if len(cols) < MANY_MATRICES:
             return np.matmul(vals, inv.transpose(0, 2, 1))
         return times_lower_transpose(vals, inv[:, None])
 

@@ -41,8 +41,9 @@ from mixedmodels.linalg.dense import subtract_gram_lower
 # Most nonzeros a plan may hold (12 bytes each: a value and a column index). Columns
 # beyond this budget go to the dense product instead.
 MAX_PLAN_NNZ = 60_000_000
-# Entry pairs generated per chunk while building a plan (bounds the temporaries).
-_CHUNK_PAIRS = 1 << 20
+# Nonzeros generated per chunk while building a plan (bounds the temporaries, about
+# 50 bytes each).
+_CHUNK_NNZ = 1 << 21
 # Rough relative costs on the project's 2-core machine (numpy 2, scipy-openblas):
 # one nonzero of a plan's matrix-vector product (~1-2 ns), one multiply-add of a dense
 # BLAS product (~0.025-0.04 ns), one multiply-add of scipy's sparse-times-sparse product
@@ -84,7 +85,7 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
 
 class _PairGenerator:
     """The entry pairs ``(e1, e2)`` of ``a_i`` and ``a_j`` that share a column level,
-    in chunks of consecutive row levels of ``a_i`` (about _CHUNK_PAIRS pairs each).
+    in chunks of consecutive row levels of ``a_i`` (about ``chunk`` pairs each).
 
     Generating by row level keeps a chunk's rows of the plan together, so that each
     chunk is converted to CSR on its own (in cache) and written in place.
@@ -92,7 +93,7 @@ class _PairGenerator:
     """
 
     def __init__(self, a_i: SparseBlock, a_j: SparseBlock, lower_only: bool,
-                 columns: np.ndarray | None) -> None:
+                 columns: np.ndarray | None, chunk: int) -> None:
         self.a_i, self.a_j, self.lower_only = a_i, a_j, lower_only
         self.ptr_j = column_pointers(a_j)
         self.count_j = np.diff(self.ptr_j)
@@ -105,8 +106,7 @@ class _PairGenerator:
         self.row_start = np.searchsorted(rows, np.arange(a_i.nrow_levels + 1))
         work = np.concatenate([[0], np.cumsum(self.count_j[a_i.cols[self.order]])])
         at_rows = work[self.row_start]
-        cuts = np.searchsorted(at_rows, np.arange(1, 1 + int(at_rows[-1]) // _CHUNK_PAIRS)
-                               * _CHUNK_PAIRS)
+        cuts = np.searchsorted(at_rows, np.arange(1, 1 + int(at_rows[-1]) // chunk) * chunk)
         self.bounds = np.unique(np.concatenate([[0], cuts, [a_i.nrow_levels]]))
 
     def count(self) -> int:
@@ -199,8 +199,9 @@ class CrossPlan:
         self.k = (ki, kj, k0)
         self.by_level = k0 == 1
         l_i, l_j = a_i.nrow_levels, a_j.nrow_levels
-        gen = _PairGenerator(a_i, a_j, lower_only, columns)
         kk = ki * kj
+        per_pair = kk * (1 if self.by_level else k0)  # nonzeros of M per entry pair
+        gen = _PairGenerator(a_i, a_j, lower_only, columns, max(1, _CHUNK_NNZ // per_pair))
         ab = np.arange(kk)
         a_idx, b_idx = ab // kj, ab % kj
 
@@ -233,7 +234,7 @@ class CrossPlan:
             self._w_cols = a_i.cols[order]
             self._w_values = a_i.data[order]
         ncols = a_i.ncol_levels if self.by_level else len(a_i.rows) * ki * k0
-        nnz = gen.count() * kk * (1 if self.by_level else k0)
+        nnz = gen.count() * per_pair
         index = np.int32 if max(nrows, ncols, nnz) < 2**31 - 1 else np.int64
         indptr = np.zeros(nrows + 1, dtype=index)
         indices = np.empty(nnz, dtype=index)
@@ -279,7 +280,9 @@ class CrossPlan:
         C-contiguous.
         """
         ki, kj, _ = self.k
-        flat = target.reshape(-1)
+        if not target.flags.c_contiguous:
+            raise ValueError("the target of a plan must be C-contiguous")
+        flat = target.reshape(-1)  # a view
         if self.direct:
             scale = -lam_i[0, 0] * lam_j[0, 0]
             if self.by_level:
