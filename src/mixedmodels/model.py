@@ -19,6 +19,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from mixedmodels.design import Design, build_design
+from mixedmodels.design._rank import rank_deficiency_message
 from mixedmodels.distributed import is_distributed_input
 from mixedmodels.errors import MixedModelsError
 from mixedmodels.linalg import BlockedCholesky, CrossProducts, cross_products, response_blocks
@@ -462,12 +463,7 @@ class LinearMixedModel:
         messages = []
         dropped = self.design.dropped
         if dropped:
-            k = len(dropped)
-            what = "column / coefficient" if k == 1 else "columns / coefficients"
-            messages.append(
-                f"fixed-effect model matrix is rank deficient so dropping {k} {what} "
-                f"({', '.join(dropped)})"
-            )
+            messages.append(rank_deficiency_message(dropped))
         if _scales_differ(self.design.X):
             messages.append(
                 "Some predictor variables are on very different scales: consider rescaling"

@@ -19,7 +19,11 @@ from mixedmodels.design._frame import (
     resolve_vector,
 )
 from mixedmodels.design._prepare import PreparedColumns, prepare, prepare_columns
-from mixedmodels.design._rank import RankDeficiencyWarning, independent_columns
+from mixedmodels.design._rank import (
+    RankDeficiencyWarning,
+    independent_columns,
+    rank_deficiency_message,
+)
 from mixedmodels.design._reterms import ReTerm, build_reterm, check_grouping
 from mixedmodels.errors import DataError
 from mixedmodels.formula import ParsedFormula, parse_formula, parse_rhs
@@ -186,14 +190,7 @@ def build_design(
     mask = independent_columns(X)
     dropped = tuple(n for n, k in zip(fixed_spec.names, mask, strict=True) if not k)
     if dropped:
-        count = len(dropped)
-        noun = "column / coefficient" if count == 1 else "columns / coefficients"
-        warnings.warn(
-            f"fixed-effect model matrix is rank deficient so dropping {count} {noun} "
-            f"({', '.join(dropped)})",
-            RankDeficiencyWarning,
-            stacklevel=2,
-        )
+        warnings.warn(rank_deficiency_message(dropped), RankDeficiencyWarning, stacklevel=2)
         X = np.ascontiguousarray(X[:, mask])
         fixed_spec = fixed_spec.subset(mask)
 

@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RankDeficiencyWarning", "independent_columns"]
+__all__ = ["RankDeficiencyWarning", "independent_columns", "rank_deficiency_message"]
 
 
 class RankDeficiencyWarning(UserWarning):
     """The fixed-effects model matrix is rank deficient; columns were dropped."""
+
+
+def rank_deficiency_message(dropped: tuple[str, ...]) -> str:
+    """lme4's message naming the dropped columns."""
+    count = len(dropped)
+    noun = "column / coefficient" if count == 1 else "columns / coefficients"
+    return (f"fixed-effect model matrix is rank deficient so dropping {count} {noun} "
+            f"({', '.join(dropped)})")
 
 
 def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:

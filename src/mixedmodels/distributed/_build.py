@@ -15,7 +15,7 @@ from mixedmodels.design._build import _check_response_type
 from mixedmodels.design._frame import check_columns, is_factor_like
 from mixedmodels.design._levels import level_label
 from mixedmodels.design._prepare import prepare_columns
-from mixedmodels.design._rank import RankDeficiencyWarning
+from mixedmodels.design._rank import RankDeficiencyWarning, rank_deficiency_message
 from mixedmodels.design._reterms import check_grouping
 from mixedmodels.distributed._blocks import BlockTask, Partial, combine_partials, partition_blocks
 from mixedmodels.distributed._learn import (
@@ -126,14 +126,7 @@ def build_model(
     fixed_spec = learnt.fixed_spec
     dropped = tuple(n for n, k in zip(fixed_spec.names, keep, strict=True) if not k)
     if dropped:
-        count = len(dropped)
-        noun = "column / coefficient" if count == 1 else "columns / coefficients"
-        warnings.warn(
-            f"fixed-effect model matrix is rank deficient so dropping {count} {noun} "
-            f"({', '.join(dropped)})",
-            RankDeficiencyWarning,
-            stacklevel=3,
-        )
+        warnings.warn(rank_deficiency_message(dropped), RankDeficiencyWarning, stacklevel=3)
         fixed_spec = fixed_spec.subset(keep)
     _check_residual_variation(partial, keep, fixed_spec, parsed)
 
