@@ -81,3 +81,37 @@ def test_gradient_is_zero_at_the_optimum() -> None:
                                           mm.datasets.load("sleepstudy"))
     _, grad = model.objective_gradient(fit.theta)
     assert np.max(np.abs(grad)) < 1e-4
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize("dense", [True, False])
+def test_both_ways_to_the_first_terms_column(dense, reml) -> None:
+    # Omega_T0 on the pattern of L_T0 (padded batches of levels) or through the dense
+    # L_T0: the same gradient, against finite differences, for REML (X in T) and ML.
+    frame = _crossed_vector(11)
+    model = LinearMixedModel.from_formula("y ~ x + (1 + u | g) + (1 + u | h) + (1 | i)",
+                                          frame, reml=reml)
+    plan = model._gradient_plan(reml)
+    plan.dense_t0 = dense
+    theta = np.where(np.isfinite(model.lower), 0.8, 0.2)
+    _, grad = model.objective_gradient(theta)
+    fd = jacobian(lambda t: np.array([model.objective(t)]), theta)[:, 0]
+    scale = max(float(np.max(np.abs(fd))), 1.0)
+    assert np.max(np.abs(grad - fd)) / scale < RTOL
+
+
+def test_first_terms_column_on_a_sparse_pattern() -> None:
+    # Few rows per level of g among many levels of h: L_T0 is sparse, and the
+    # gradient takes the pattern's way by the cost model.
+    rng = np.random.default_rng(4)
+    n = 3000
+    frame = pd.DataFrame({"g": rng.integers(0, 600, n).astype(str),
+                          "h": rng.integers(0, 300, n).astype(str),
+                          "x": rng.normal(size=n)})
+    frame["y"] = frame["x"] + rng.normal(size=n)
+    model = LinearMixedModel.from_formula("y ~ x + (1 | g) + (1 | h)", frame)
+    assert not model._gradient_plan(True).dense_t0
+    theta = np.array([0.6, 0.9])
+    _, grad = model.objective_gradient(theta)
+    fd = jacobian(lambda t: np.array([model.objective(t)]), theta)[:, 0]
+    np.testing.assert_allclose(grad, fd, rtol=RTOL)

@@ -11,36 +11,128 @@ the objective move with a parameter ``theta_i`` of term j as
 * ``d r^2 = -2 (Z' res)' D_i u``, with ``u`` the spherical conditional modes and
   ``res = y - X beta - Z Lambda u`` (the envelope theorem: u and beta minimise r^2).
 
-``M^{-1}`` is needed only on the pattern of A (Takahashi's selected inverse). Here the
-first term's block of L is block diagonal (faces), and the rest T (later terms and, for
-REML, X) is treated as one dense block: ``Omega_TT`` from the dense factor of T by
-LAPACK (``potri``), ``Omega_T0 = -Omega_TT L_T0 L_00^{-1}``, and the first term's diagonal
-faces of ``M^{-1}`` as ``L_g^{-T} (L_g^{-1} - L_T0[:, g]' Omega_T0[:, g])``. This is cheap
-when T is small, as for crossed designs with one large factor and few levels
-elsewhere (kb07-shaped: T = 128 + 8); :func:`gradient_cost` lets the caller decide.
+``M^{-1}`` is needed only on the pattern of A (Takahashi's selected inverse). The first
+term's block of L is block diagonal (faces); the rest T (later terms and, for REML, X)
+is treated as one dense block, ``Omega_TT``, from the dense factor of T by LAPACK
+(``potri``). The first term's column of ``M^{-1}`` is needed only where ``L_T0`` is
+nonzero: for a level g with T rows ``R_g`` there,
+
+    ``Omega_T0[R_g, g] = -Omega_TT[R_g, R_g] L_T0[R_g, g] L_g^{-1}``,
+
+and its diagonal face of ``M^{-1}`` is ``L_g^{-T} (L_g^{-1} - L_T0[R_g, g]' Omega_T0[R_g, g])``.
+The levels are batched by ``|R_g|`` (padded to the largest in a batch), so a gradient
+costs ``potri`` of T plus about ``sum_g |R_g|^2 k_0`` (gathers and small products), the
+same order as the fill of T in the factorisation. :func:`gradient_cost` estimates it.
 
 This module knows the factor's storage (linalg/cholesky.py) but not the model.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from mixedmodels.linalg.blocks import SparseBlock, blockdiag_to_dense
 from mixedmodels.linalg.cholesky import BlockedCholesky
+
+# Levels whose row counts differ by at most this factor share a padded batch.
+_BATCH_GROWTH = 1.25
+# Elements of the gathered Omega blocks per batch (bounds the temporary memory).
+_BATCH_ELEMENTS = 1 << 21
+# Cost of one gathered element of a padded batch, in flops of dense BLAS: measured
+# 4.4-7.5 ns an element (d3-, InstEval-shaped) against potri at 45 GFlop/s, one thread.
+_GATHER_FLOPS = 300.0
 
 
 def _dense(block: np.ndarray | SparseBlock) -> np.ndarray:
     return block.toarray() if isinstance(block, SparseBlock) else np.asarray(block)
 
 
+@dataclass
+class _Pattern:
+    """The nonzero rows of ``L_T0`` as a list E of element rows.
+
+    Row e of E lies in T row ``t_row[e]`` and the first term's level ``level[e]``; a
+    value array ``(len(E), k0)`` holds the k0 columns of that level. E lists, per later
+    term j, its off-diagonal block's (block, row-coefficient) pairs in the block's own
+    order, then (REML) the p fixed-effect rows of every level.
+    """
+
+    t_row: np.ndarray
+    level: np.ndarray
+    batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # (levels, E index, T index)
+
+    @property
+    def size(self) -> int:
+        return len(self.t_row)
+
+
+def _pattern(chol: BlockedCholesky, with_x: bool, starts: np.ndarray) -> _Pattern:
+    A = chol.A
+    l0, p = chol.nlevels[0], chol.p
+    t_rows, levels = [], []
+    for j in range(1, chol.m):
+        block = A.off[(j, 0)]
+        k = chol.ncoef[j]
+        t_rows.append((starts[j - 1] + block.rows[:, None] * k + np.arange(k)).ravel())
+        levels.append(np.repeat(block.cols, k))
+    if with_x:
+        mz = int(starts[-1])
+        t_rows.append(np.tile(mz + np.arange(p), l0))
+        levels.append(np.repeat(np.arange(l0), p))
+    t_row = np.concatenate(t_rows).astype(np.intp) if t_rows else np.zeros(0, np.intp)
+    level = np.concatenate(levels).astype(np.intp) if levels else np.zeros(0, np.intp)
+    return _Pattern(t_row, level, _batches(t_row, level, l0, int(starts[-1]) + p * with_x))
+
+
+def _batches(t_row: np.ndarray, level: np.ndarray, l0: int,
+             mt: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Levels grouped by their number of E rows, with padded index arrays: E index
+    ``len(E)`` and T index ``mt`` point at a zero row (and column)."""
+    order = np.argsort(level, kind="stable")
+    counts = np.bincount(level, minlength=l0)
+    first = np.concatenate([[0], np.cumsum(counts)])
+    by_count = np.argsort(counts, kind="stable")
+    out = []
+    start = 0
+    while start < l0:
+        lo = max(int(counts[by_count[start]]), 1)
+        stop = start
+        while stop < l0 and counts[by_count[stop]] <= _BATCH_GROWTH * lo:
+            stop += 1
+        width = int(counts[by_count[stop - 1]])
+        per_batch = max(1, _BATCH_ELEMENTS // max(width * width, 1))
+        for s in range(start, stop, per_batch):
+            lev = by_count[s: min(stop, s + per_batch)]
+            slot = np.arange(width)
+            valid = slot[None, :] < counts[lev][:, None]
+            e_idx = np.where(valid, order[np.minimum(first[lev][:, None] + slot, len(order) - 1)]
+                             if len(order) else 0, len(t_row))
+            t_idx = np.where(valid, t_row[np.minimum(e_idx, len(t_row) - 1)]
+                             if len(t_row) else 0, mt)
+            out.append((lev, e_idx.astype(np.intp), t_idx.astype(np.intp)))
+        start = stop
+    return out
+
+
+def _column_costs(pattern: _Pattern, mt: int, q0: int) -> tuple[float, float]:
+    """Flop-equivalents of ``Omega_T0`` on the pattern (padded batches) and dense."""
+    gathered = sum(len(lev) * e_idx.shape[1] ** 2 for lev, e_idx, _ in pattern.batches)
+    return _GATHER_FLOPS * gathered, 2.0 * mt * mt * q0
+
+
 def gradient_cost(chol: BlockedCholesky, with_x: bool) -> tuple[int, float]:
-    """Order of the dense block T and a flop estimate of one gradient."""
-    q0 = chol.nlevels[0] * chol.ncoef[0]
-    mt = sum(chol.nlevels[j] * chol.ncoef[j] for j in range(1, chol.m))
-    mt += chol.p if with_x else 0
-    return mt, float(mt) ** 3 + 2.0 * mt * mt * q0
+    """Order of the dense block T and an estimate of one gradient in flops of dense
+    BLAS: ``potri`` of T, and ``Omega_T0`` by the cheaper of the two ways."""
+    sizes = [chol.nlevels[j] * chol.ncoef[j] for j in range(1, chol.m)]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    mt = int(starts[-1]) + (chol.p if with_x else 0)
+    pattern = _pattern(chol, with_x, starts)
+    on_pattern, dense = _column_costs(pattern, mt, chol.nlevels[0] * chol.ncoef[0])
+    return mt, float(mt) ** 3 + min(on_pattern, dense)
 
 
 class ObjectiveGradient:
@@ -64,13 +156,26 @@ class ObjectiveGradient:
         self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
         self.mz = int(self.starts[-1])  # random-effect columns of T
         self.mt = self.mz + (self.p if with_x else 0)
-        q0 = self.l0 * self.k0
-        # A~[T, 0], all of A~[T, T] and the random rows of [X y]' Z_T, dense, fixed.
-        self.a_t0 = np.zeros((self.mt, q0))
+        self.pattern = _pattern(chol, with_x, self.starts)
+        on_pattern, dense = _column_costs(self.pattern, self.mt, self.l0 * self.k0)
+        self.dense_t0 = dense <= on_pattern
+        self._flat: tuple[np.ndarray, np.ndarray] | None = None
+        # E's row ranges per later term (then X's), and A~_T0 in E's layout
+        nrows = [len(A.off[(j, 0)].rows) * chol.ncoef[j] for j in range(1, self.m)]
+        self.e_starts = np.concatenate([[0], np.cumsum(nrows)]).astype(int)
+        self._dense_index: dict[int, np.ndarray] = {}
+        self.a_e = self._in_e_layout([A.off[(j, 0)] for j in range(1, self.m)], A.xz[0])
+        # Z_T' Z_0 as an element-level sparse matrix (for the residual products)
+        ez = slice(0, int(self.e_starts[-1]))
+        cols = self.pattern.level[ez, None] * self.k0 + np.arange(self.k0)
+        rows = np.broadcast_to(self.pattern.t_row[ez, None], cols.shape)
+        a_z0 = sp.csr_matrix((self.a_e[ez].ravel(), (rows.ravel(), cols.ravel())),
+                             shape=(self.mz, self.l0 * self.k0))
+        self.a_z0: sp.csr_matrix | np.ndarray = a_z0.toarray() if self.dense_t0 else a_z0
+        # all of A~[T, T], dense, fixed
         self.a_tt = np.zeros((self.mt, self.mt))
         for j in range(1, self.m):
             rj = self._rows(j)
-            self.a_t0[rj] = _dense(A.off[(j, 0)])
             self.a_tt[rj, rj] = blockdiag_to_dense(A.diag[j])
             for i in range(j + 1, self.m):
                 block = _dense(A.off[(i, j)])
@@ -78,7 +183,6 @@ class ObjectiveGradient:
                 self.a_tt[rj, self._rows(i)] = block.T
         if with_x:
             xs = slice(self.mz, self.mt)
-            self.a_t0[xs] = A.xz[0][: self.p]
             for j in range(1, self.m):
                 self.a_tt[xs, self._rows(j)] = A.xz[j][: self.p]
                 self.a_tt[self._rows(j), xs] = A.xz[j][: self.p].T
@@ -87,91 +191,134 @@ class ObjectiveGradient:
     def _rows(self, j: int) -> slice:
         return slice(int(self.starts[j - 1]), int(self.starts[j]))
 
-    # ------------------------------------------------------------------ pieces
-    def _lambda_rows(self, a: np.ndarray, lams: list[np.ndarray]) -> np.ndarray:
-        """``Lambda~_T' a`` for a matrix with T's rows."""
-        out = a.copy()
-        for j in range(1, self.m):
-            k = lams[j].shape[0]
-            rows = a[self._rows(j)]
-            c = rows.shape[1]
-            out[self._rows(j)] = np.matmul(lams[j].T, rows.reshape(-1, k, c)).reshape(-1, c)
-        return out
+    def _e_rows(self, j: int) -> slice:
+        return slice(int(self.e_starts[j - 1]), int(self.e_starts[j]))
 
-    def _factor_t(self) -> tuple[np.ndarray, np.ndarray]:
-        """Dense ``L_TT`` and ``L_T0`` from the factor's blocks."""
+    def _in_e_layout(self, blocks: list[np.ndarray | SparseBlock], x0: np.ndarray) -> np.ndarray:
+        """Values ``(len(E), k0)`` of a matrix with T's rows and the first term's columns,
+        given as its blocks per later term (on A's pattern) and its X rows."""
+        k0 = self.k0
+        parts = []
+        for j, block in enumerate(blocks, start=1):
+            if isinstance(block, SparseBlock):
+                parts.append(block.data.reshape(-1, k0))
+            else:  # dense storage: read it at A's pattern
+                parts.append(np.asarray(block).reshape(-1, k0).take(self._dense_at(j), axis=0))
+        if self.with_x:
+            parts.append(x0[: self.p].reshape(self.p, self.l0, k0).transpose(1, 0, 2)
+                         .reshape(-1, k0))
+        return np.concatenate(parts) if parts else np.zeros((0, k0))
+
+    def _dense_at(self, j: int) -> np.ndarray:
+        """Rows of a dense ``(l_j k_j, l0 k0)`` block, viewed as ``(l_j k_j l0, k0)``, at
+        term j's part of E."""
+        index = self._dense_index.get(j)
+        if index is None:
+            ej = self._e_rows(j)
+            local = self.pattern.t_row[ej] - self.starts[j - 1]
+            index = local * self.l0 + self.pattern.level[ej]
+            self._dense_index[j] = index
+        return index
+
+    # ------------------------------------------------------------------ pieces
+    def _factor_tt(self) -> np.ndarray:
+        """Dense ``L_TT`` from the factor's blocks."""
         chol = self.chol
         ltt = np.zeros((self.mt, self.mt))
-        lt0 = np.zeros((self.mt, self.l0 * self.k0))
         for j in range(1, self.m):
             rj = self._rows(j)
             d = chol.diag[j]
             ltt[rj, rj] = blockdiag_to_dense(d) if chol.blockdiag[j] else d
-            lt0[rj] = _dense(chol.off[(j, 0)])
             for i in range(j + 1, self.m):
                 ltt[self._rows(i), rj] = _dense(chol.off[(i, j)])
         if self.with_x:
             xs = slice(self.mz, self.mt)
-            lt0[xs] = chol.x[0][: self.p]
             for j in range(1, self.m):
                 ltt[xs, self._rows(j)] = chol.x[j][: self.p]
             ltt[xs, xs] = chol.xx[: self.p, : self.p]
-        return ltt, lt0
+        return ltt
 
     def _selected_inverse(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``Omega_TT`` (dense), ``Omega_T0`` (dense) and the first term's faces of M^{-1}."""
+        """``Omega_TT`` (dense), ``Omega_T0`` on E and the first term's faces of M^{-1}."""
         chol = self.chol
-        ltt, lt0 = self._factor_t()
         inv0 = chol.diag_inv[0]  # (l0, k0, k0), inverses of the lower faces
-        if self.mt:
-            # potri on the Fortran view of the C-ordered lower factor: the upper
-            # triangle of the transpose holds the inverse.
-            omega_tt, info = lapack.dpotri(ltt.T, lower=0, overwrite_c=0)
-            if info != 0:
-                raise np.linalg.LinAlgError(f"potri failed ({info})")
-            omega_tt = np.triu(omega_tt) + np.triu(omega_tt, 1).T
-            # level-major (l0, mt, k0) views for batched products over the faces
-            w = (omega_tt @ lt0).reshape(self.mt, self.l0, self.k0).transpose(1, 0, 2)
-            omega_g = -np.matmul(w, inv0)
-            lt0_g = lt0.reshape(self.mt, self.l0, self.k0).transpose(1, 2, 0)
-            fill = np.matmul(lt0_g, omega_g)
-            omega_t0 = omega_g.transpose(1, 0, 2).reshape(self.mt, -1)
-        else:
-            omega_tt = np.zeros((0, 0))
-            omega_t0 = np.zeros((0, self.l0 * self.k0))
-            fill = 0.0
+        k0 = self.k0
+        if not self.mt:
+            faces0 = np.matmul(inv0.transpose(0, 2, 1), inv0)
+            return np.zeros((0, 0)), np.zeros((0, k0)), faces0
+        # potri on the Fortran view of the C-ordered lower factor: the upper
+        # triangle of the transpose holds the inverse.
+        omega, info = lapack.dpotri(self._factor_tt().T, lower=0, overwrite_c=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"potri failed ({info})")
+        omega_tt = np.triu(omega) + np.triu(omega, 1).T
+        l_e = self._in_e_layout([chol.off[(j, 0)] for j in range(1, self.m)], chol.x[0])
+        if self.dense_t0:
+            return (omega_tt, *self._column_dense(omega_tt, l_e, inv0))
+        # padded copies: index mt / len(E) reads zeros
+        omega_pad = np.zeros((self.mt + 1, self.mt + 1))
+        omega_pad[: self.mt, : self.mt] = omega_tt
+        omega_flat = omega_pad.ravel()
+        l_pad = np.concatenate([l_e, np.zeros((1, k0))])
+        omega_e = np.zeros_like(l_pad)
+        fill = np.zeros((self.l0, k0, k0))
+        for lev, e_idx, t_idx in self.pattern.batches:
+            # flat indices and take: about 3x faster than 2-d fancy indexing
+            om = omega_flat.take(t_idx[:, :, None] * (self.mt + 1) + t_idx[:, None, :])
+            lc = l_pad[e_idx]
+            oc = -np.matmul(np.matmul(om, lc), inv0[lev])
+            fill[lev] = np.matmul(lc.transpose(0, 2, 1), oc)
+            omega_e[e_idx] = oc
         faces0 = np.matmul(inv0.transpose(0, 2, 1), inv0 - fill)
-        return omega_tt, omega_t0, faces0
+        return omega_tt, omega_e[:-1], faces0
+
+    def _column_dense(self, omega_tt: np.ndarray, l_e: np.ndarray,
+                      inv0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``Omega_T0`` on E and the first term's faces, through the dense ``L_T0``."""
+        l0, k0, mt = self.l0, self.k0, self.mt
+        if self._flat is None:
+            t_row, level = self.pattern.t_row, self.pattern.level
+            self._flat = (t_row * l0 + level, level * mt + t_row)
+        in_t0, in_g = self._flat
+        lt0 = np.zeros((mt * l0, k0))
+        lt0[in_t0] = l_e
+        # level-major (l0, mt, k0) views for batched products over the faces
+        product = (omega_tt @ lt0.reshape(mt, -1)).reshape(mt, l0, k0).transpose(1, 0, 2)
+        omega_g = -np.matmul(product, inv0)
+        fill = np.matmul(lt0.reshape(mt, l0, k0).transpose(1, 2, 0), omega_g)
+        faces0 = np.matmul(inv0.transpose(0, 2, 1), inv0 - fill)
+        return omega_g.reshape(-1, k0).take(in_g, axis=0), faces0
 
     def logdet(self, lams: list[np.ndarray]) -> list[np.ndarray]:
         """Per term, ``sum_g G_j(g)`` with ``G = (M^{-1} Lambda~' A~)`` on level g's
         diagonal block: the derivative of log det M along theta entry (r, c) of term j
         is ``2 G_j[c, r]``."""
         A = self.chol.A
-        omega_tt, omega_t0, faces0 = self._selected_inverse()
-        l0, k0 = self.l0, self.k0
-        # term 0: its own faces, then the rows of T
+        omega_tt, omega_e, faces0 = self._selected_inverse()
+        k0, mt = self.k0, self.mt
+        # term 0: its own faces; the rows of T follow with each term below
         q00 = np.matmul(lams[0].T, A.diag[0])
         g0 = faces0.transpose(1, 0, 2).reshape(k0, -1) @ q00.reshape(-1, k0)
-        if self.mt:
-            q_t0 = self._lambda_rows(self.a_t0, lams)
-            g0 += omega_t0.reshape(-1, k0).T @ q_t0.reshape(-1, k0)
+        if self.with_x:
+            xe = slice(int(self.e_starts[-1]), None)
+            g0 += omega_e[xe].T @ self.a_e[xe]
         out = [g0]
-        if self.m == 1:
-            return out
-        # terms j >= 1: the first term's columns, then T's
-        a_t0_lam = (self.a_t0.reshape(self.mt, l0, k0) @ lams[0]).reshape(self.mt, -1)
-        q_tt = self._lambda_rows(self.a_tt, lams)
+        q_tt = self.a_tt.copy()  # Lambda_T' A~_TT
         for j in range(1, self.m):
-            rj = self._rows(j)
+            rj, k = self._rows(j), lams[j].shape[0]
+            q_tt[rj] = np.matmul(lams[j].T, self.a_tt[rj].reshape(-1, k, mt)).reshape(-1, mt)
+        for j in range(1, self.m):
+            rj, ej = self._rows(j), self._e_rows(j)
             k = lams[j].shape[0]
-            # sum over levels g and the other index of om[g, c, .] a[g, r, .]
-            om0 = omega_t0[rj].reshape(-1, k, omega_t0.shape[1]).transpose(1, 0, 2)
-            a0 = a_t0_lam[rj].reshape(-1, k, omega_t0.shape[1]).transpose(1, 0, 2)
-            gj = om0.reshape(k, -1) @ a0.reshape(k, -1).T
-            omt = omega_tt[rj].reshape(-1, k, self.mt).transpose(1, 0, 2)
-            qt = q_tt[:, rj].reshape(self.mt, -1, k).transpose(1, 0, 2)
-            gj += omt.reshape(k, -1) @ qt.reshape(-1, k)
+            # y[s, c, t, d] = sum over term j's blocks b of Omega_T0[(b, s), c] A~_T0[(b, t), d]:
+            # term 0 takes Lambda_j'[s, t] from it, term j Lambda_0[d, c]
+            y = (omega_e[ej].reshape(-1, k * k0).T @ self.a_e[ej].reshape(-1, k * k0))
+            y = y.reshape(k, k0, k, k0)
+            g0 += np.einsum("ts,sctd->cd", lams[j], y)
+            gj = np.einsum("dc,sctd->st", lams[0], y)
+            # T's own columns: sum over levels a of (Omega_TT Lambda_T' A~_TT)[(a, c), (a, r)]
+            omt = omega_tt[rj].reshape(-1, k, mt).transpose(1, 0, 2).reshape(k, -1)
+            gj += omt @ q_tt[:, rj].reshape(mt, -1, k).transpose(1, 0, 2).reshape(-1, k)
             out.append(gj)
         return out
 
@@ -186,9 +333,8 @@ class ObjectiveGradient:
         zres = [A.xz[j][p] - A.xz[j][:p].T @ beta for j in range(self.m)]
         zres[0] = zres[0] - np.matmul(A.diag[0], v[0].reshape(l0, k0, 1)).ravel()
         if self.mz:
-            a_z0 = self.a_t0[: self.mz]
-            zres[0] = zres[0] - a_z0.T @ v_t
-            rest = a_z0 @ v[0] + self.a_tt[: self.mz, : self.mz] @ v_t
+            zres[0] = zres[0] - self.a_z0.T @ v_t
+            rest = self.a_z0 @ v[0] + self.a_tt[: self.mz, : self.mz] @ v_t
             for j in range(1, self.m):
                 zres[j] = zres[j] - rest[self._rows(j)]
         out = []
