@@ -63,6 +63,7 @@ class _Pattern:
 
     t_row: np.ndarray
     level: np.ndarray
+    e_starts: np.ndarray  # where each later term's rows begin in E (then X's)
     batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # (levels, E index, T index)
 
     @property
@@ -70,22 +71,35 @@ class _Pattern:
         return len(self.t_row)
 
 
+def _level_pairs(block: np.ndarray | SparseBlock, nrow: int,
+                 ncol: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column levels of a block's nonzero blocks, by column then row (every
+    pair for a block of A stored dense)."""
+    if isinstance(block, SparseBlock):
+        return block.rows, block.cols
+    cols, rows = np.divmod(np.arange(nrow * ncol), nrow)
+    return rows, cols
+
+
 def _pattern(chol: BlockedCholesky, with_x: bool, starts: np.ndarray) -> _Pattern:
     A = chol.A
     l0, p = chol.nlevels[0], chol.p
     t_rows, levels = [], []
     for j in range(1, chol.m):
-        block = A.off[(j, 0)]
+        rows, cols = _level_pairs(A.off[(j, 0)], chol.nlevels[j], l0)
         k = chol.ncoef[j]
-        t_rows.append((starts[j - 1] + block.rows[:, None] * k + np.arange(k)).ravel())
-        levels.append(np.repeat(block.cols, k))
+        t_rows.append((starts[j - 1] + rows[:, None] * k + np.arange(k)).ravel())
+        levels.append(np.repeat(cols, k))
     if with_x:
         mz = int(starts[-1])
         t_rows.append(np.tile(mz + np.arange(p), l0))
         levels.append(np.repeat(np.arange(l0), p))
     t_row = np.concatenate(t_rows).astype(np.intp) if t_rows else np.zeros(0, np.intp)
     level = np.concatenate(levels).astype(np.intp) if levels else np.zeros(0, np.intp)
-    return _Pattern(t_row, level, _batches(t_row, level, l0, int(starts[-1]) + p * with_x))
+    sizes = [len(t) for t in t_rows[: chol.m - 1]]
+    e_starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    return _Pattern(t_row, level, e_starts,
+                    _batches(t_row, level, l0, int(starts[-1]) + p * with_x))
 
 
 def _batches(t_row: np.ndarray, level: np.ndarray, l0: int,
@@ -161,8 +175,7 @@ class ObjectiveGradient:
         self.dense_t0 = dense <= on_pattern
         self._flat: tuple[np.ndarray, np.ndarray] | None = None
         # E's row ranges per later term (then X's), and A~_T0 in E's layout
-        nrows = [len(A.off[(j, 0)].rows) * chol.ncoef[j] for j in range(1, self.m)]
-        self.e_starts = np.concatenate([[0], np.cumsum(nrows)]).astype(int)
+        self.e_starts = self.pattern.e_starts
         self._dense_index: dict[int, np.ndarray] = {}
         self.a_e = self._in_e_layout([A.off[(j, 0)] for j in range(1, self.m)], A.xz[0])
         # Z_T' Z_0 as an element-level sparse matrix (for the residual products)
