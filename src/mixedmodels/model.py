@@ -23,6 +23,7 @@ from mixedmodels.design._rank import rank_deficiency_message
 from mixedmodels.distributed import is_distributed_input
 from mixedmodels.errors import MixedModelsError
 from mixedmodels.linalg import BlockedCholesky, CrossProducts, cross_products, response_blocks
+from mixedmodels.linalg.dense_factor import DENSE_MAX_ORDER, DenseFactor
 from mixedmodels.linalg.gradient import ObjectiveGradient, gradient_cost
 from mixedmodels.optimize import minimize
 
@@ -412,8 +413,8 @@ class LinearMixedModel:
             vcov_unscaled=chol.fixed_precision_inverse(),
         )
 
-    def _objective_from_factor(self, reml: bool) -> float:
-        chol = self._chol
+    def _objective_from_factor(self, reml: bool, chol: Any = None) -> float:
+        chol = self._chol if chol is None else chol
         r2 = chol.pwrss()
         if not r2 > 0:
             return math.inf
@@ -438,10 +439,46 @@ class LinearMixedModel:
         if x0.shape != self.lower.shape:
             raise MixedModelsError(f"start must have {self.ntheta} values, not {x0.shape}")
         with self.blas_threads():
-            gradient = self.objective_gradient if self.gradient_is_cheap() else None
-            opt = minimize(self.objective, x0, self.lower, check=check,
+            objective, gradient = self._optimised_functions()
+            opt = minimize(objective, x0, self.lower, check=check,
                            scale=self.theta_scale(), gradient=gradient)
             return LmerFit.from_model(self, opt.final, opt, self.fit_warnings(opt))
+
+    def _optimised_functions(self) -> tuple[Any, Any]:
+        """The objective and its gradient (None: no gradient) for the optimiser.
+
+        Small models (the whole factor of order at most ``DENSE_MAX_ORDER``) are
+        evaluated with one dense factor (linalg/dense_factor.py), gradient included;
+        the estimates are read from the blocked factor afterwards.
+        """
+        order = sum(d.shape[0] * d.shape[1] for d in self.A.diag) + self.p + 1
+        if self.ntheta and order <= DENSE_MAX_ORDER:
+            return self._dense_functions()
+        return self.objective, (self.objective_gradient if self.gradient_is_cheap() else None)
+
+    def _dense_functions(self) -> tuple[Any, Any]:
+        dense = DenseFactor(self.A, self._layout)
+        reml = self.reml
+        nn = self.n - self.p if reml else self.n
+        nan = np.full(self.ntheta, np.nan)
+
+        def objective(theta: np.ndarray) -> float:
+            if not dense.update(theta):
+                return math.inf
+            return self._objective_from_factor(reml, dense)
+
+        def objective_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            if not dense.update(theta):
+                return math.inf, nan
+            f = self._objective_from_factor(reml, dense)
+            if not math.isfinite(f):
+                return f, nan
+            try:
+                return f, dense.gradient(reml, nn)
+            except np.linalg.LinAlgError:
+                return f, nan
+
+        return objective, objective_gradient
 
     def blas_threads(self) -> contextlib.AbstractContextManager[Any]:
         """A context limiting BLAS to one thread when every dense block is small."""
