@@ -162,9 +162,6 @@ class _Recorder:
             return np.inf, np.zeros(len(x))
         return f, np.asarray(g, dtype=float)
 
-    def grad(self, x: np.ndarray) -> np.ndarray:
-        return self.value_and_gradient(x)[1]
-
 
 def _bobyqa(
     rec: _Recorder, x0: np.ndarray, lower: np.ndarray, step: np.ndarray,
@@ -191,7 +188,7 @@ def _lbfgsb(rec: _Recorder, x0: np.ndarray, lower: np.ndarray, maxeval: int) -> 
     result = scipy_minimize(
         rec.value_and_gradient, np.maximum(x0, lower), jac=True, method="L-BFGS-B",
         bounds=bounds,
-        options={"ftol": 1e-15, "gtol": 1e-9, "maxcor": 20, "maxfun": maxeval,
+        options={"ftol": 1e-12, "gtol": 1e-9, "maxcor": 20, "maxfun": maxeval,
                  "maxiter": maxeval},
     )
     return "L-BFGS-B: " + str(result.message)
@@ -267,7 +264,7 @@ def minimize(
         )
     result: ConvergenceCheck | None = None
     if check:
-        grad = rec.grad if gradient is not None else None
+        grad = rec.value_and_gradient if gradient is not None else None
         result = _polish(rec, lower, check_optimum(rec, rec.best_x, lower, gradient=grad), grad)
         if not result.ok:
             restart = np.full_like(x0, 0.05)
@@ -295,14 +292,15 @@ def minimize(
 
 
 def _polish(rec: _Recorder, lower: np.ndarray, result: ConvergenceCheck,
-            gradient: Callable[[np.ndarray], np.ndarray] | None = None,
+            gradient: ObjectiveGradient | None = None,
             max_steps: int = 3) -> ConvergenceCheck:
     """Newton steps on the interior parameters from the check's derivatives.
 
     BOBYQA stops once the objective stalls; on flat surfaces theta can then be off in
     the fifth digit, enough to change printed standard deviations. The check has
     already paid for the gradient and Hessian, so a Newton step costs one evaluation
-    (plus one gradient); the check is then repeated there.
+    (with the gradient, when there is one); the check is then repeated there with the
+    same Hessian.
 
     A step is kept when it lowers the objective. Near the optimum the objective's
     rounding noise (about 1e-12 relative on crossed designs) hides the last digits
@@ -323,27 +321,35 @@ def _polish(rec: _Recorder, lower: np.ndarray, result: ConvergenceCheck,
         before = rec.best_f
         x = rec.best_x.copy()
         x[free] = np.maximum(x[free] - delta, lower[free])
-        f = rec(x)
+        if gradient is not None:
+            f, g = gradient(x)
+        else:
+            f, g = rec(x), None
+        there = None
+        if f < before or (gradient is not None and f <= before + _noise(before)):
+            there = check_optimum(rec, x, lower, hessian=result.hessian,
+                                  interior=result.interior, gradient=gradient, f0=f, g0=g,
+                                  probe=not result.ok)
         if f < before:
-            result = check_optimum(rec, rec.best_x, lower, hessian=result.hessian,
-                                   interior=result.interior, gradient=gradient)
+            result = there
             continue
-        noise = NOISE_REL * max(1.0, abs(before))
-        if not f <= before + noise:
+        if not f <= before + _noise(before):
             break
         if gradient is not None:
-            there = check_optimum(rec, x, lower, hessian=result.hessian,
-                                  interior=result.interior, gradient=gradient)
             if not there.decrease < result.decrease:
                 break
             result = there
-        elif result.decrease < noise:
+        elif result.decrease < _noise(before):
             result = check_optimum(rec, x, lower, hessian=result.hessian,
-                                   interior=result.interior)
+                                   interior=result.interior, f0=f, probe=not result.ok)
         else:
             break
         rec.best_x, rec.best_f = x, f
     return result
+
+
+def _noise(f: float) -> float:
+    return NOISE_REL * max(1.0, abs(f))
 
 
 def _steps(x: np.ndarray) -> np.ndarray:
@@ -357,7 +363,10 @@ def check_optimum(
     *,
     hessian: np.ndarray | None = None,
     interior: np.ndarray | None = None,
-    gradient: Callable[[np.ndarray], np.ndarray] | None = None,
+    gradient: ObjectiveGradient | None = None,
+    f0: float | None = None,
+    g0: np.ndarray | None = None,
+    probe: bool = True,
 ) -> ConvergenceCheck:
     """Finite-difference checks of a (local) minimum.
 
@@ -371,13 +380,25 @@ def check_optimum(
         step) to reuse instead of recomputing it; used only when the same
         parameters are interior here.
     gradient : callable, optional
-        theta -> analytic gradient. The gradient of the interior parameters is then
-        exact and the Hessian is formed by central differences of it (2 t gradients
-        instead of 2 t^2 objective values).
+        theta -> (objective, analytic gradient). The gradient of the interior
+        parameters is then exact and the Hessian is formed by forward differences of
+        it (t gradients instead of 2 t^2 objective values).
+    f0, g0 : float and ndarray, optional
+        The objective (and with ``gradient``, the gradient) at ``x`` when the caller
+        has them already.
+    probe : bool
+        Whether to probe directions of non-positive curvature (False: the caller
+        probed them with the same Hessian at a nearby point and found no descent).
     """
     x = np.asarray(x, dtype=float)
     t = len(x)
-    f0 = fun(x)
+    exact = None
+    if gradient is not None:
+        if f0 is None or g0 is None:
+            f0, g0 = gradient(x)
+        exact = g0
+    elif f0 is None:
+        f0 = fun(x)
     h = _steps(x)
     here = (x - lower) > BOUNDARY_TOL
     if interior is None or not np.array_equal(here, interior):
@@ -389,7 +410,6 @@ def check_optimum(
     def at(delta: np.ndarray) -> float:
         return fun(x + delta)
 
-    exact = gradient(x) if gradient is not None else None
     for i in range(t):
         e = np.zeros(t)
         e[i] = h[i]
@@ -415,17 +435,19 @@ def check_optimum(
     if len(free) and len(free) <= most:
         if hessian is not None:
             hess = hessian
-        elif gradient is not None:
-            hess = _hessian_from_gradient(gradient, x, exact, h, free)
         else:
-            hess = _hessian(at, f0, h, free)
+            probe = True  # a new Hessian has not been probed yet
+            if gradient is not None:
+                hess = _hessian_from_gradient(gradient, x, exact, h, free)
+            else:
+                hess = _hessian(at, f0, h, free)
         g = grad[free]
         if not np.all(np.isfinite(hess)):
             messages.append("the finite-difference Hessian at the optimum is not finite")
             return ConvergenceCheck(grad, hess, interior, np.inf, tuple(messages))
         eig, vec = np.linalg.eigh(hess)
         decrease = float(np.sum(_newton_parts(eig, vec, g)[1])) / 2.0
-        if eig[0] <= 0 and _descends_along(fun, x, f0, lower, free, eig, vec):
+        if eig[0] <= 0 and probe and _descends_along(fun, x, f0, lower, free, eig, vec):
             nneg = int(np.sum(eig <= 0))
             messages.append(
                 f"the Hessian at the optimum is not positive definite ({nneg} non-positive "
@@ -503,15 +525,15 @@ def _hessian(
 
 
 def _hessian_from_gradient(
-    gradient: Callable[[np.ndarray], np.ndarray], x: np.ndarray, g0: np.ndarray,
+    gradient: ObjectiveGradient, x: np.ndarray, g0: np.ndarray,
     h: np.ndarray, free: np.ndarray,
 ) -> np.ndarray:
-    """Central differences of the analytic gradient over the free parameters,
-    symmetrised. (Forward differences, half the cost, are not accurate enough in
-    the nearly flat directions of rank-deficient templates: kb07's maximal model
-    gave a spurious negative eigenvalue.)"""
+    """Forward differences of the analytic gradient over the free parameters,
+    symmetrised: one gradient per parameter. In the nearly flat directions of
+    rank-deficient templates (kb07's maximal model) their error can give a small
+    spurious negative eigenvalue; the check then probes that direction
+    (:func:`_descends_along`) before it reports anything."""
     t = len(x)
-    cols = [(gradient(x + _unit(t, i, h[i]))[free] - gradient(x - _unit(t, i, h[i]))[free])
-            / (2.0 * h[i]) for i in free]
+    cols = [(gradient(x + _unit(t, i, h[i]))[1][free] - g0[free]) / h[i] for i in free]
     hess = np.array(cols).T
     return (hess + hess.T) / 2.0
