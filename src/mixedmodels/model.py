@@ -43,6 +43,13 @@ SCALE_BAND = (1e-2, 1e2)
 # 80 ms instead of 0.1 ms. d3's 840 x 840 block is also better single-threaded: its
 # Cholesky is 5 ms of a 51 ms evaluation, and two threads made the evaluation 60-120 ms.
 BLAS_THREADS_MIN_ORDER = 1024
+# Below this many rows the design and the cross-products are built with one BLAS thread:
+# their BLAS calls (lstsq, matrix-vector products of n x p) are far too small for
+# threads, and a threaded call leaves OpenBLAS's worker spinning for a while after it
+# returns; on a busy machine that stole the CPU from the fit that followed (kb07's
+# design: 1.5 ms single-threaded, 15-21 ms with two threads under load, and the fit
+# 110 -> 140-170 ms).
+DESIGN_BLAS_THREADS_MIN_ROWS = 100_000
 # Analytic gradients are used when the dense part they invert is at most this order
 # and one gradient costs at most this many flops (see linalg/gradient.py).
 GRADIENT_MAX_ORDER = 1500
@@ -261,13 +268,14 @@ class LinearMixedModel:
 
         ``allow_python=True`` lets the formula call any Python (trusted formulas only).
         """
-        design = build_design(formula, data, weights=weights, offset=offset,
-                              allow_python=allow_python)
-        if data_name is None:
-            data_name = _frame_name(data)
-        options = {"formula": formula, "weights": weights, "offset": offset,
-                   "allow_python": allow_python}
-        return cls(design, reml, data=data, data_name=data_name, fit_options=options)
+        with _design_blas_threads(data):
+            design = build_design(formula, data, weights=weights, offset=offset,
+                                  allow_python=allow_python)
+            if data_name is None:
+                data_name = _frame_name(data)
+            options = {"formula": formula, "weights": weights, "offset": offset,
+                       "allow_python": allow_python}
+            return cls(design, reml, data=data, data_name=data_name, fit_options=options)
 
     def with_response(self, y: np.ndarray, reml: bool | None = None) -> LinearMixedModel:
         """The same model with another response; only the ``[X y]`` blocks are rebuilt."""
@@ -518,6 +526,15 @@ class LinearMixedModel:
 def _blas_controller() -> ThreadpoolController:
     """Finding the loaded BLAS libraries takes milliseconds: do it once."""
     return ThreadpoolController()
+
+
+def _design_blas_threads(data: Any) -> contextlib.AbstractContextManager[Any]:
+    """One BLAS thread while the design of a data frame of fewer than
+    ``DESIGN_BLAS_THREADS_MIN_ROWS`` rows is built."""
+    shape = getattr(data, "shape", None)
+    if shape and isinstance(shape[0], int) and shape[0] < DESIGN_BLAS_THREADS_MIN_ROWS:
+        return _blas_controller().limit(limits=1, user_api="blas")
+    return contextlib.nullcontext()
 
 
 def _scales_differ(X: np.ndarray) -> bool:
