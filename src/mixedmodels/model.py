@@ -447,24 +447,27 @@ class LinearMixedModel:
         if x0.shape != self.lower.shape:
             raise MixedModelsError(f"start must have {self.ntheta} values, not {x0.shape}")
         with self.blas_threads():
-            objective, gradient = self._optimised_functions()
+            objective, gradient, hessian = self._optimised_functions()
             opt = minimize(objective, x0, self.lower, check=check,
-                           scale=self.theta_scale(), gradient=gradient)
+                           scale=self.theta_scale(), gradient=gradient, hessian=hessian)
             return LmerFit.from_model(self, opt.final, opt, self.fit_warnings(opt))
 
-    def _optimised_functions(self) -> tuple[Any, Any]:
-        """The objective and its gradient (None: no gradient) for the optimiser.
+    def _optimised_functions(self) -> tuple[Any, Any, Any]:
+        """The objective, its gradient and its Hessian for the optimiser (None where
+        there is none).
 
         Small models (the whole factor of order at most ``DENSE_MAX_ORDER``) are
-        evaluated with one dense factor (linalg/dense_factor.py), gradient included;
-        the estimates are read from the blocked factor afterwards.
+        evaluated with one dense factor (linalg/dense_factor.py), gradient and Hessian
+        included, and optimised by Newton iterations; the estimates are read from the
+        blocked factor afterwards.
         """
         order = sum(d.shape[0] * d.shape[1] for d in self.A.diag) + self.p + 1
         if self.ntheta and order <= DENSE_MAX_ORDER:
             return self._dense_functions()
-        return self.objective, (self.objective_gradient if self.gradient_is_cheap() else None)
+        gradient = self.objective_gradient if self.gradient_is_cheap() else None
+        return self.objective, gradient, None
 
-    def _dense_functions(self) -> tuple[Any, Any]:
+    def _dense_functions(self) -> tuple[Any, Any, Any]:
         dense = DenseFactor(self.A, self._layout)
         reml = self.reml
         nn = self.n - self.p if reml else self.n
@@ -486,7 +489,19 @@ class LinearMixedModel:
             except np.linalg.LinAlgError:
                 return f, nan
 
-        return objective, objective_gradient
+        def derivatives(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+            nan_h = np.full((self.ntheta, self.ntheta), np.nan)
+            if not dense.update(theta):
+                return math.inf, nan, nan_h
+            f = self._objective_from_factor(reml, dense)
+            if not math.isfinite(f):
+                return f, nan, nan_h
+            try:
+                return (f, *dense.derivatives(reml, nn))
+            except np.linalg.LinAlgError:
+                return f, nan, nan_h
+
+        return objective, objective_gradient, derivatives
 
     def blas_threads(self) -> contextlib.AbstractContextManager[Any]:
         """A context limiting BLAS to one thread when every dense block is small."""

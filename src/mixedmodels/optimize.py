@@ -16,6 +16,7 @@ fits) are checked only for a descent direction into the feasible region.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ from mixedmodels.errors import MixedModelsError
 
 Objective = Callable[[np.ndarray], float]
 ObjectiveGradient = Callable[[np.ndarray], tuple[float, np.ndarray]]
+ObjectiveDerivatives = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
 
 # Deviance units: a possible further decrease below this is numerically irrelevant.
 DECREASE_TOL = 1e-4
@@ -39,6 +41,8 @@ MAX_HESSIAN_PARAMS = 15
 MAX_HESSIAN_PARAMS_GRADIENT = 60
 # With an analytic gradient, L-BFGS-B replaces BOBYQA from this many parameters on.
 GRADIENT_MIN_PARAMS = 4
+# Most Newton iterations (exact Hessian) before BOBYQA takes over.
+NEWTON_MAX_ITER = 50
 # Relative rounding noise of an objective evaluation (observed up to 6e-13 on
 # penicillin's crossed design).
 NOISE_REL = 1e-11
@@ -132,9 +136,11 @@ _RESULT_NAMES = {
 class _Recorder:
     """Wraps the objective: counts, logs, and remembers the best point seen."""
 
-    def __init__(self, fun: Objective, gradient: ObjectiveGradient | None = None) -> None:
+    def __init__(self, fun: Objective, gradient: ObjectiveGradient | None = None,
+                 derivatives: ObjectiveDerivatives | None = None) -> None:
         self.fun = fun
         self.gradient = gradient
+        self.derivatives = derivatives
         self.values: list[float] = []
         self.ngrad = 0
         self.best_x: np.ndarray | None = None
@@ -162,6 +168,15 @@ class _Recorder:
             return np.inf, np.zeros(len(x))
         return f, np.asarray(g, dtype=float)
 
+    def value_gradient_hessian(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """The objective, its gradient and its Hessian (counted as a gradient)."""
+        assert self.derivatives is not None
+        f, g, h = self.derivatives(np.array(x, dtype=float))
+        f = float(f)
+        self.ngrad += 1
+        self._record(x, f)
+        return f, np.asarray(g, dtype=float), np.asarray(h, dtype=float)
+
 
 def _bobyqa(
     rec: _Recorder, x0: np.ndarray, lower: np.ndarray, step: np.ndarray,
@@ -182,6 +197,12 @@ def _bobyqa(
         return "ROUNDOFF_LIMITED"
 
 
+def _bobyqa_step(x0: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """BOBYQA's initial trust-region radius per parameter; 0.75 on a diagonal starting
+    at 1 stays inside the bound."""
+    return np.where(np.isfinite(lower), 0.75, 1.0) * np.maximum(np.abs(x0), 0.5)
+
+
 def _lbfgsb(rec: _Recorder, x0: np.ndarray, lower: np.ndarray, maxeval: int) -> str:
     """Bounded quasi-Newton with the analytic gradient (SciPy's L-BFGS-B)."""
     bounds = Bounds(lower, np.full(len(lower), np.inf))
@@ -192,6 +213,64 @@ def _lbfgsb(rec: _Recorder, x0: np.ndarray, lower: np.ndarray, maxeval: int) -> 
                  "maxiter": maxeval},
     )
     return "L-BFGS-B: " + str(result.message)
+
+
+@dataclass
+class _Point:
+    """Derivatives at one point, kept for the convergence check."""
+
+    x: np.ndarray
+    f: float
+    g: np.ndarray
+    h: np.ndarray
+
+
+def _newton(rec: _Recorder, x0: np.ndarray, lower: np.ndarray,
+            last: list[_Point]) -> str:
+    """Projected Newton iterations with the exact Hessian and a backtracking line search.
+
+    Parameters at their bound with a gradient pushing outwards are held there; the
+    Hessian of the others is made positive definite by taking absolute eigenvalues.
+    Stops once the predicted decrease is below the objective's rounding noise (the
+    check's Newton polish then settles the last digits); returns a code starting with
+    ``NEWTON_FAILED`` when it cannot go on (then BOBYQA takes over). The derivatives
+    at the last iterate are appended to ``last``.
+    """
+    x = np.maximum(x0, lower)
+    f, g, h = rec.value_gradient_hessian(x)
+    for _ in range(NEWTON_MAX_ITER):
+        if not (math.isfinite(f) and np.all(np.isfinite(h))):
+            return "NEWTON_FAILED: not finite"
+        last[:] = [_Point(x, f, g, h)]
+        free = ~((x <= lower) & (g > 0))
+        try:
+            raw, vec = np.linalg.eigh(h[np.ix_(free, free)])
+        except np.linalg.LinAlgError:
+            return "NEWTON_FAILED: Hessian"
+        eig = np.abs(raw)
+        eig = np.maximum(eig, 1e-10 * max(1.0, float(eig.max(initial=0.0))))
+        d = np.zeros_like(x)
+        d[free] = -(vec @ ((vec.T @ g[free]) / eig))
+        if -float(g @ d) / 2.0 <= _noise(f):
+            # a minimum only with positive curvature: also at the bound, where the
+            # gradient of a scalar term's theta vanishes (f depends on theta^2 there)
+            held = ~free | (x <= lower)
+            if np.any(np.diag(h)[held] <= 0) or raw.min(initial=1.0) <= 0:
+                return "NEWTON_FAILED: not a minimum"
+            return "NEWTON_DECREMENT_TOL_REACHED"
+        step = 1.0
+        y = np.maximum(x + d, lower)
+        fy, gy, hy = rec.value_gradient_hessian(y)
+        while not fy <= f + 1e-4 * float(g @ (y - x)):
+            step *= 0.5
+            if step < 1e-10:
+                return "NEWTON_FAILED: no descent"
+            y = np.maximum(x + step * d, lower)
+            fy = rec(y)
+            if fy <= f + 1e-4 * float(g @ (y - x)):
+                fy, gy, hy = rec.value_gradient_hessian(y)
+        x, f, g, h = y, fy, gy, hy
+    return "NEWTON_FAILED: iterations"
 
 
 def minimize(
@@ -206,6 +285,7 @@ def minimize(
     check: bool = True,
     scale: np.ndarray | None = None,
     gradient: ObjectiveGradient | None = None,
+    hessian: ObjectiveDerivatives | None = None,
 ) -> OptSummary:
     """Minimise ``fun`` over theta, then check the optimum.
 
@@ -229,6 +309,10 @@ def minimize(
         check's gradient and Hessian are with respect to ``theta / scale``.
     gradient : callable, optional
         theta -> (objective, gradient), the same objective as ``fun``.
+    hessian : callable, optional
+        theta -> (objective, gradient, Hessian), with ``gradient``: Newton iterations
+        replace BOBYQA and L-BFGS-B (for small models, where the exact Hessian costs
+        a few gradients), and the check uses the exact Hessian at the optimum.
     """
     x0 = np.asarray(x0, dtype=float)
     lower = np.asarray(lower, dtype=float)
@@ -236,25 +320,38 @@ def minimize(
         scale = np.asarray(scale, dtype=float)
         if scale.shape != x0.shape or not np.all(scale > 0):
             raise ValueError("scale must hold one positive value per parameter")
-        scaled_gradient = None
+        scaled_gradient = scaled_hessian = None
         if gradient is not None:
             def scaled_gradient(phi: np.ndarray) -> tuple[float, np.ndarray]:
                 f, g = gradient(phi * scale)
                 return f, g * scale
+        if hessian is not None:
+            def scaled_hessian(phi: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+                f, g, h = hessian(phi * scale)
+                return f, g * scale, h * np.multiply.outer(scale, scale)
         out = minimize(lambda phi: fun(phi * scale), x0 / scale, lower / scale,
                        ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs,
-                       maxeval=maxeval, check=check, gradient=scaled_gradient)
+                       maxeval=maxeval, check=check, gradient=scaled_gradient,
+                       hessian=scaled_hessian)
         return dataclasses.replace(out, initial=x0, final=out.final * scale, lower=lower)
-    rec = _Recorder(fun, gradient)
-    if gradient is not None and len(x0) >= GRADIENT_MIN_PARAMS:
+    rec = _Recorder(fun, gradient, hessian if gradient is not None else None)
+    last: list[_Point] = []
+    if rec.derivatives is not None:
+        optimizer = "Newton"
+        code = _newton(rec, x0, lower, last)
+        if code.startswith("NEWTON_FAILED"):
+            # BOBYQA from the start, as without a Hessian
+            code = _bobyqa(rec, x0, lower, _bobyqa_step(x0, lower), ftol_rel, ftol_abs,
+                           xtol_abs, maxeval)
+            optimizer += " + LN_BOBYQA"
+            last = []
+    elif gradient is not None and len(x0) >= GRADIENT_MIN_PARAMS:
         optimizer = "L-BFGS-B"
         code = _lbfgsb(rec, x0, lower, maxeval)
     else:
         optimizer = "LN_BOBYQA"
-        # BOBYQA's trust region starts at this radius; 0.75 on a diagonal starting
-        # at 1 stays inside the bound.
-        step = np.where(np.isfinite(lower), 0.75, 1.0) * np.maximum(np.abs(x0), 0.5)
-        code = _bobyqa(rec, x0, lower, step, ftol_rel, ftol_abs, xtol_abs, maxeval)
+        code = _bobyqa(rec, x0, lower, _bobyqa_step(x0, lower), ftol_rel, ftol_abs, xtol_abs,
+                       maxeval)
     if rec.best_x is None:
         raise MixedModelsError(
             "the objective is infinite or undefined at every theta tried: the model "
@@ -265,7 +362,15 @@ def minimize(
     result: ConvergenceCheck | None = None
     if check:
         grad = rec.value_and_gradient if gradient is not None else None
-        result = _polish(rec, lower, check_optimum(rec, rec.best_x, lower, gradient=grad), grad)
+        known = {}
+        if last and np.array_equal(last[0].x, rec.best_x):
+            # the exact derivatives at the optimum: nothing to evaluate for the check
+            pt = last[0]
+            interior = (pt.x - lower) > BOUNDARY_TOL
+            known = {"f0": pt.f, "g0": pt.g, "interior": interior,
+                     "hessian": pt.h[np.ix_(interior, interior)]}
+        result = _polish(rec, lower, check_optimum(rec, rec.best_x, lower, gradient=grad,
+                                                   **known), grad)
         if not result.ok:
             restart = np.full_like(x0, 0.05)
             code = _bobyqa(rec, rec.best_x, lower, restart, ftol_rel, ftol_abs, xtol_abs, maxeval)

@@ -46,7 +46,7 @@ def _data(name: str) -> pd.DataFrame:
 @pytest.mark.parametrize(("name", "formula", "kw"), CASES)
 def test_dense_objective_and_gradient_match_the_blocked_factor(name, formula, kw, reml):
     model = LinearMixedModel.from_formula(formula, _data(name), reml=reml, **kw)
-    objective, objective_gradient = model._dense_functions()
+    objective, objective_gradient, _ = model._dense_functions()
     rng = np.random.default_rng(11)
     bounded = np.isfinite(model.lower)
     for _ in range(3):
@@ -66,7 +66,7 @@ def test_dense_factor_reports_a_factor_that_cannot_be_formed():
     factor = DenseFactor(model.A, model._layout)
     assert factor.update(np.array([1.0, 0.0, 1.0]))
     assert not factor.update(np.array([np.nan, 0.0, 1.0]))
-    objective, objective_gradient = model._dense_functions()
+    objective, objective_gradient, _ = model._dense_functions()
     assert objective(np.array([np.nan, 0.0, 1.0])) == np.inf
     f, g = objective_gradient(np.array([np.nan, 0.0, 1.0]))
     assert f == np.inf and np.all(np.isnan(g))
@@ -76,5 +76,5 @@ def test_small_models_are_optimised_with_the_dense_factor():
     sleep = mm.datasets.load("sleepstudy")
     model = LinearMixedModel.from_formula("Reaction ~ Days + (Days | Subject)", sleep)
     assert 18 * 2 + 2 + 1 <= DENSE_MAX_ORDER
-    objective, _ = model._optimised_functions()
-    assert objective != model.objective
+    objective, _, hessian = model._optimised_functions()
+    assert objective != model.objective and hessian is not None

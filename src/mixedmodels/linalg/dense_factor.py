@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 from scipy.linalg.blas import dsymm, dtrmm, dtrsv
-from scipy.linalg.lapack import dpotrf, dpotri
+from scipy.linalg.lapack import dpotrf, dpotri, dtrtri
 
 from mixedmodels.linalg.blocks import SparseBlock, blockdiag_to_dense
 from mixedmodels.linalg.cholesky import CrossProducts
@@ -92,6 +92,11 @@ class DenseFactor:
         self._src = np.concatenate(src)
         self._r = np.concatenate(row_idx)  # template row of each entry (absolute)
         self._c = np.concatenate(col_idx)
+        # for the Hessian: A~ at pairs of entries' template rows, and which parameter
+        # each entry belongs to
+        self._a_rr = self.a[np.ix_(self._r, self._r)]
+        self._pairs = np.zeros((self.ntheta, len(self._src)))
+        self._pairs[self._src, np.arange(len(self._src))] = 1.0
         self._lam = np.eye(self.order)
         self._shift = np.zeros(self.order)
         self._shift[: self.q] = 1.0
@@ -107,12 +112,12 @@ class DenseFactor:
         g = dtrmm(1.0, lam.T, self.a.T, side=0, lower=0)  # G = Lambda~' A~
         omega = dtrmm(1.0, lam.T, g, side=1, lower=0, trans_a=1)  # G Lambda~
         omega.T.reshape(-1)[:: self.order + 1] += self._shift
-        c, info = dpotrf(omega, lower=1, clean=0, overwrite_a=1)
+        c, info = dpotrf(omega, lower=1, clean=1, overwrite_a=1)  # zero upper triangle
         # potrf passes NaN through; any NaN in Omega reaches the last diagonal of L
         if info != 0 or not math.isfinite(c[-1, -1]):
             return False
         self._g = g
-        self.L = c  # Fortran-ordered; its lower triangle is L
+        self.L = c  # Fortran-ordered, lower triangular
         return True
 
     def pwrss(self) -> float:
@@ -155,3 +160,62 @@ class DenseFactor:
         r2 = L[-1, -1] ** 2
         weights = 2.0 * b[self._c, self._r] + (2.0 * nn / r2) * zres[self._r] * z[self._c]
         return np.bincount(self._src, weights=weights, minlength=self.ntheta)
+
+    def derivatives(self, with_x: bool, nn: float) -> tuple[np.ndarray, np.ndarray]:
+        """The gradient and the Hessian of the objective at the last update.
+
+        With ``Omega_i = d Omega / d theta_i = R_i + R_i'`` (``R_i = E_i' A~ Lambda~``,
+        E_i the pattern of theta_i in Lambda~; Omega is linear in each Lambda~ factor),
+        ``S = Omega_W^{-1}`` and ``z = [-u; -beta; 1]`` (so that ``r^2 = z' Omega z``):
+
+        * log det: ``l_i = tr(S Omega_i)``, ``l_ij = tr(S Omega_ij) - tr(S Omega_i S
+          Omega_j)`` with ``Omega_ij = E_i' A~ E_j + E_j' A~ E_i``;
+        * r^2 (envelope theorem): ``r2_i = z' Omega_i z``, ``r2_ij = z' Omega_ij z
+          - 2 v_i' M^{-1} v_j``, ``v_i = (Omega_i z)`` over the Z and X rows and M the
+          Z and X block of Omega;
+        * objective ``l + nn log r^2``: ``f_i = l_i + nn r2_i / r^2``, ``f_ij = l_ij
+          + nn (r2_ij / r^2 - r2_i r2_j / r^4)``.
+        """
+        q, p, t, order = self.q, self.p, self.ntheta, self.order
+        k = q + p
+        w = k if with_x else q
+        L = self.L
+        a, src, r, c = self.a, self._src, self._r, self._c
+        big = np.zeros((t, order, order))
+        big[src, c, :] = (a @ self._lam)[r, :]  # R_i
+        omegas = big + big.transpose(0, 2, 1)
+        # M^{-1} and S from the inverse of L's leading block (its leading q x q block is
+        # the inverse of L_ZZ)
+        li, info = dtrtri(L[:k, :k], lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("trtri failed")
+        m_inv = li.T @ li
+        s = m_inv if with_x else li[:q, :q].T @ li[:q, :q]
+        # log det
+        qs = np.matmul(s, omegas[:, :w, :w])
+        l1 = np.einsum("iaa->i", qs)
+        qt = qs.transpose(0, 2, 1).reshape(t, -1)
+        h1 = self._pairs @ (s.take(c[:, None] * w + c[None, :]) * self._a_rr) @ self._pairs.T
+        l2 = h1 + h1.T - qs.reshape(t, -1) @ qt.T
+        # r^2
+        rhs = np.zeros(order)
+        rhs[-1] = L[-1, -1]
+        z = dtrsv(L, rhs, lower=1, trans=1)
+        oz = omegas @ z  # (t, order)
+        r2 = L[-1, -1] ** 2
+        r2_1 = oz @ z
+        ez = np.zeros((t, order))
+        ez[src, r] = z[c]
+        v = oz[:, :k]
+        r2_2 = 2.0 * (ez @ a @ ez.T) - 2.0 * (v @ m_inv @ v.T)
+        grad = l1 + (nn / r2) * r2_1
+        hess = l2 + nn * (r2_2 / r2 - np.outer(r2_1, r2_1) / (r2 * r2))
+        return grad, (hess + hess.T) / 2.0
+
+
+def _inverse_from_factor(lower: np.ndarray) -> np.ndarray:
+    """``(L L')^{-1}`` from a lower Cholesky factor, both triangles filled."""
+    inv, info = dpotri(lower, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("potri failed")
+    return np.tril(inv) + np.tril(inv, -1).T
