@@ -85,8 +85,9 @@ class OptSummary:
     Attributes
     ----------
     optimizer : str
-        ``"LN_BOBYQA"`` (NLopt) or ``"L-BFGS-B"`` (SciPy, with analytic gradients),
-        ``" + LN_BOBYQA"`` appended when a restart was needed.
+        ``"LN_BOBYQA"`` (NLopt), ``"L-BFGS-B"`` (SciPy, with analytic gradients) or
+        ``"Newton"`` (with the exact Hessian, small models), ``" + LN_BOBYQA"``
+        appended when a restart or fallback was needed.
     initial, final : ndarray
         Starting and final theta.
     fmin : float
@@ -105,7 +106,7 @@ class OptSummary:
     check : ConvergenceCheck or None
         The convergence check at the optimum.
     ngrad : int
-        Number of analytic gradient evaluations.
+        Number of analytic gradient evaluations (with the Hessian, for Newton).
     """
 
     optimizer: str

@@ -7,7 +7,8 @@ blocks of a few dozen numbers: call overhead, not arithmetic. Here
 ``Lambda~ = diag(Lambda, I_{p+1})``, is formed as one (q + p + 1)-square matrix and
 factored by one LAPACK call: an evaluation is a handful of calls whatever the number
 of terms. The analytic gradient (the formulas of linalg/gradient.py, with the dense
-inverse of the leading block) is a handful more.
+inverse of the leading block) is a handful more, and so is the exact Hessian that lets
+the optimiser take Newton steps (``DenseFactor.derivatives``).
 
 Used only while optimising; the estimates are read from the blocked factor.
 This module knows nothing about formulas or models.
