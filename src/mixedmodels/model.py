@@ -424,11 +424,11 @@ class LinearMixedModel:
     def _objective_from_factor(self, reml: bool, chol: Any = None) -> float:
         chol = self._chol if chol is None else chol
         r2 = chol.pwrss()
-        if not r2 > 0:
+        nmp = self.n - self.p
+        if not r2 > 0 or (reml and nmp <= 0):  # REML needs residual degrees of freedom
             return math.inf
         ld = chol.logdet_random() - self.log_weights
         if reml:
-            nmp = self.n - self.p
             return ld + chol.logdet_fixed() + nmp * (1.0 + math.log(2.0 * math.pi * r2 / nmp))
         return ld + self.n * (1.0 + math.log(2.0 * math.pi * r2 / self.n))
 
