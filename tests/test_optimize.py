@@ -111,3 +111,40 @@ def test_slight_negative_curvature_in_a_flat_valley_is_not_an_alarm():
     check = check_optimum(f, np.array([0.0, 0.0]), np.array([-np.inf, -np.inf]))
     assert np.linalg.eigvalsh(check.hessian)[0] < 0
     assert check.ok, check.messages
+
+
+def _with_hessian(center, scale):
+    f, fg = _with_gradient(center, scale)
+    scale = np.asarray(scale, dtype=float)
+
+    def fgh(x):
+        value, grad = fg(x)
+        return value, grad, np.diag(2.0 * scale)
+
+    return f, fg, fgh
+
+
+def test_newton_with_the_exact_hessian_needs_no_evaluations_for_the_check():
+    f, fg, fgh = _with_hessian([0.5, -2.0, 3.0], [1.0, 10.0, 1000.0])
+    opt = minimize(f, np.array([1.0, 0.0, 1.0]), np.array([0.0, -np.inf, 0.0]),
+                   gradient=fg, hessian=fgh)
+    assert opt.optimizer == "Newton" and opt.return_code.endswith("REACHED")
+    np.testing.assert_allclose(opt.final, [0.5, -2.0, 3.0], atol=1e-12)
+    assert opt.check.ok
+    np.testing.assert_allclose(opt.check.hessian, np.diag([2.0, 20.0, 2000.0]))
+    # one Newton step from the start, one evaluation at the minimum
+    assert opt.feval == 2 and opt.ngrad == 2
+
+
+def test_newton_stuck_at_a_saddle_on_the_bound_falls_back_to_bobyqa():
+    # f = x^4 - x^2 (theta^2-like near the bound 0): the gradient vanishes at 0, a
+    # maximum along the feasible direction; the minimum is at 1/sqrt(2)
+    def fgh(x):
+        return (float(x[0] ** 4 - x[0] ** 2), np.array([4 * x[0] ** 3 - 2 * x[0]]),
+                np.array([[12 * x[0] ** 2 - 2.0]]))
+
+    opt = minimize(lambda x: fgh(x)[0], np.array([0.0]), np.array([0.0]),
+                   gradient=lambda x: fgh(x)[:2], hessian=fgh)
+    assert opt.optimizer == "Newton + LN_BOBYQA"
+    np.testing.assert_allclose(opt.final, [1 / np.sqrt(2)], rtol=1e-8)
+    assert opt.check.ok

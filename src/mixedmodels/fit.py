@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from mixedmodels.design import fixed_matrix, reterm_matrix
-from mixedmodels.errors import DataError
+from mixedmodels.errors import DataError, MixedModelsError
 from mixedmodels.formula import parse_formula
 from mixedmodels.varcorr import VarCorr
 
@@ -69,6 +69,15 @@ class LmerFit:
         """Read every estimate off the factor at ``theta``."""
         theta = np.array(theta, dtype=float)
         objective = model.objective(theta)
+        if not math.isfinite(objective):
+            # small models are optimised with a dense factor whose rounding differs:
+            # on degenerate data it can accept a theta where this factor fails
+            raise MixedModelsError(
+                f"the model cannot be evaluated at the optimum theta = {theta}: the "
+                "objective is infinite or undefined there (check the scale of the "
+                "predictors, e.g. values near 1e150 overflow, and whether the "
+                "random-effects structure is estimable)"
+            )
         chol = model._chol
         beta = chol.fixed_effects()
         u = tuple(chol.spherical_effects(beta))

@@ -23,6 +23,7 @@ from mixedmodels.design._rank import rank_deficiency_message
 from mixedmodels.distributed import is_distributed_input
 from mixedmodels.errors import MixedModelsError
 from mixedmodels.linalg import BlockedCholesky, CrossProducts, cross_products, response_blocks
+from mixedmodels.linalg.dense_factor import DENSE_MAX_ORDER, DenseFactor
 from mixedmodels.linalg.gradient import ObjectiveGradient, gradient_cost
 from mixedmodels.optimize import minimize
 
@@ -42,6 +43,13 @@ SCALE_BAND = (1e-2, 1e2)
 # 80 ms instead of 0.1 ms. d3's 840 x 840 block is also better single-threaded: its
 # Cholesky is 5 ms of a 51 ms evaluation, and two threads made the evaluation 60-120 ms.
 BLAS_THREADS_MIN_ORDER = 1024
+# Below this many rows the design and the cross-products are built with one BLAS thread:
+# their BLAS calls (lstsq, matrix-vector products of n x p) are far too small for
+# threads, and a threaded call leaves OpenBLAS's worker spinning for a while after it
+# returns; on a busy machine that stole the CPU from the fit that followed (kb07's
+# design: 1.5 ms single-threaded, 15-21 ms with two threads under load, and the fit
+# 110 -> 140-170 ms).
+DESIGN_BLAS_THREADS_MIN_ROWS = 100_000
 # Analytic gradients are used when the dense part they invert is at most this order
 # and one gradient costs at most this many flops (see linalg/gradient.py).
 GRADIENT_MAX_ORDER = 1500
@@ -260,13 +268,14 @@ class LinearMixedModel:
 
         ``allow_python=True`` lets the formula call any Python (trusted formulas only).
         """
-        design = build_design(formula, data, weights=weights, offset=offset,
-                              allow_python=allow_python)
-        if data_name is None:
-            data_name = _frame_name(data)
-        options = {"formula": formula, "weights": weights, "offset": offset,
-                   "allow_python": allow_python}
-        return cls(design, reml, data=data, data_name=data_name, fit_options=options)
+        with _design_blas_threads(data):
+            design = build_design(formula, data, weights=weights, offset=offset,
+                                  allow_python=allow_python)
+            if data_name is None:
+                data_name = _frame_name(data)
+            options = {"formula": formula, "weights": weights, "offset": offset,
+                       "allow_python": allow_python}
+            return cls(design, reml, data=data, data_name=data_name, fit_options=options)
 
     def with_response(self, y: np.ndarray, reml: bool | None = None) -> LinearMixedModel:
         """The same model with another response; only the ``[X y]`` blocks are rebuilt."""
@@ -412,14 +421,14 @@ class LinearMixedModel:
             vcov_unscaled=chol.fixed_precision_inverse(),
         )
 
-    def _objective_from_factor(self, reml: bool) -> float:
-        chol = self._chol
+    def _objective_from_factor(self, reml: bool, chol: Any = None) -> float:
+        chol = self._chol if chol is None else chol
         r2 = chol.pwrss()
-        if not r2 > 0:
+        nmp = self.n - self.p
+        if not r2 > 0 or (reml and nmp <= 0):  # REML needs residual degrees of freedom
             return math.inf
         ld = chol.logdet_random() - self.log_weights
         if reml:
-            nmp = self.n - self.p
             return ld + chol.logdet_fixed() + nmp * (1.0 + math.log(2.0 * math.pi * r2 / nmp))
         return ld + self.n * (1.0 + math.log(2.0 * math.pi * r2 / self.n))
 
@@ -438,10 +447,61 @@ class LinearMixedModel:
         if x0.shape != self.lower.shape:
             raise MixedModelsError(f"start must have {self.ntheta} values, not {x0.shape}")
         with self.blas_threads():
-            gradient = self.objective_gradient if self.gradient_is_cheap() else None
-            opt = minimize(self.objective, x0, self.lower, check=check,
-                           scale=self.theta_scale(), gradient=gradient)
+            objective, gradient, hessian = self._optimised_functions()
+            opt = minimize(objective, x0, self.lower, check=check,
+                           scale=self.theta_scale(), gradient=gradient, hessian=hessian)
             return LmerFit.from_model(self, opt.final, opt, self.fit_warnings(opt))
+
+    def _optimised_functions(self) -> tuple[Any, Any, Any]:
+        """The objective, its gradient and its Hessian for the optimiser (None where
+        there is none).
+
+        Small models (the whole factor of order at most ``DENSE_MAX_ORDER``) are
+        evaluated with one dense factor (linalg/dense_factor.py), gradient and Hessian
+        included, and optimised by Newton iterations; the estimates are read from the
+        blocked factor afterwards.
+        """
+        order = sum(d.shape[0] * d.shape[1] for d in self.A.diag) + self.p + 1
+        if self.ntheta and order <= DENSE_MAX_ORDER:
+            return self._dense_functions()
+        gradient = self.objective_gradient if self.gradient_is_cheap() else None
+        return self.objective, gradient, None
+
+    def _dense_functions(self) -> tuple[Any, Any, Any]:
+        dense = DenseFactor(self.A, self._layout)
+        reml = self.reml
+        nn = self.n - self.p if reml else self.n
+        nan = np.full(self.ntheta, np.nan)
+
+        def objective(theta: np.ndarray) -> float:
+            if not dense.update(theta):
+                return math.inf
+            return self._objective_from_factor(reml, dense)
+
+        def objective_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            if not dense.update(theta):
+                return math.inf, nan
+            f = self._objective_from_factor(reml, dense)
+            if not math.isfinite(f):
+                return f, nan
+            try:
+                return f, dense.gradient(reml, nn)
+            except np.linalg.LinAlgError:
+                return f, nan
+
+        def derivatives(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+            nan_h = np.full((self.ntheta, self.ntheta), np.nan)
+            if not dense.update(theta):
+                return math.inf, nan, nan_h
+            f = self._objective_from_factor(reml, dense)
+            if not math.isfinite(f):
+                return f, nan, nan_h
+            try:
+                return (f, *dense.derivatives(reml, nn))
+            except np.linalg.LinAlgError:
+                return f, nan, nan_h
+
+        return objective, objective_gradient, derivatives
 
     def blas_threads(self) -> contextlib.AbstractContextManager[Any]:
         """A context limiting BLAS to one thread when every dense block is small."""
@@ -481,6 +541,15 @@ class LinearMixedModel:
 def _blas_controller() -> ThreadpoolController:
     """Finding the loaded BLAS libraries takes milliseconds: do it once."""
     return ThreadpoolController()
+
+
+def _design_blas_threads(data: Any) -> contextlib.AbstractContextManager[Any]:
+    """One BLAS thread while the design of a data frame of fewer than
+    ``DESIGN_BLAS_THREADS_MIN_ROWS`` rows is built."""
+    shape = getattr(data, "shape", None)
+    if shape and isinstance(shape[0], int) and shape[0] < DESIGN_BLAS_THREADS_MIN_ROWS:
+        return _blas_controller().limit(limits=1, user_api="blas")
+    return contextlib.nullcontext()
 
 
 def _scales_differ(X: np.ndarray) -> bool:

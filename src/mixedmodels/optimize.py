@@ -16,6 +16,7 @@ fits) are checked only for a descent direction into the feasible region.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +29,7 @@ from mixedmodels.errors import MixedModelsError
 
 Objective = Callable[[np.ndarray], float]
 ObjectiveGradient = Callable[[np.ndarray], tuple[float, np.ndarray]]
+ObjectiveDerivatives = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
 
 # Deviance units: a possible further decrease below this is numerically irrelevant.
 DECREASE_TOL = 1e-4
@@ -39,6 +41,8 @@ MAX_HESSIAN_PARAMS = 15
 MAX_HESSIAN_PARAMS_GRADIENT = 60
 # With an analytic gradient, L-BFGS-B replaces BOBYQA from this many parameters on.
 GRADIENT_MIN_PARAMS = 4
+# Most Newton iterations (exact Hessian) before BOBYQA takes over.
+NEWTON_MAX_ITER = 50
 # Relative rounding noise of an objective evaluation (observed up to 6e-13 on
 # penicillin's crossed design).
 NOISE_REL = 1e-11
@@ -81,8 +85,9 @@ class OptSummary:
     Attributes
     ----------
     optimizer : str
-        ``"LN_BOBYQA"`` (NLopt) or ``"L-BFGS-B"`` (SciPy, with analytic gradients),
-        ``" + LN_BOBYQA"`` appended when a restart was needed.
+        ``"LN_BOBYQA"`` (NLopt), ``"L-BFGS-B"`` (SciPy, with analytic gradients) or
+        ``"Newton"`` (with the exact Hessian, small models), ``" + LN_BOBYQA"``
+        appended when a restart or fallback was needed.
     initial, final : ndarray
         Starting and final theta.
     fmin : float
@@ -101,7 +106,7 @@ class OptSummary:
     check : ConvergenceCheck or None
         The convergence check at the optimum.
     ngrad : int
-        Number of analytic gradient evaluations.
+        Number of analytic gradient evaluations (with the Hessian, for Newton).
     """
 
     optimizer: str
@@ -132,9 +137,11 @@ _RESULT_NAMES = {
 class _Recorder:
     """Wraps the objective: counts, logs, and remembers the best point seen."""
 
-    def __init__(self, fun: Objective, gradient: ObjectiveGradient | None = None) -> None:
+    def __init__(self, fun: Objective, gradient: ObjectiveGradient | None = None,
+                 derivatives: ObjectiveDerivatives | None = None) -> None:
         self.fun = fun
         self.gradient = gradient
+        self.derivatives = derivatives
         self.values: list[float] = []
         self.ngrad = 0
         self.best_x: np.ndarray | None = None
@@ -162,8 +169,14 @@ class _Recorder:
             return np.inf, np.zeros(len(x))
         return f, np.asarray(g, dtype=float)
 
-    def grad(self, x: np.ndarray) -> np.ndarray:
-        return self.value_and_gradient(x)[1]
+    def value_gradient_hessian(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """The objective, its gradient and its Hessian (counted as a gradient)."""
+        assert self.derivatives is not None
+        f, g, h = self.derivatives(np.array(x, dtype=float))
+        f = float(f)
+        self.ngrad += 1
+        self._record(x, f)
+        return f, np.asarray(g, dtype=float), np.asarray(h, dtype=float)
 
 
 def _bobyqa(
@@ -185,16 +198,80 @@ def _bobyqa(
         return "ROUNDOFF_LIMITED"
 
 
+def _bobyqa_step(x0: np.ndarray, lower: np.ndarray) -> np.ndarray:
+    """BOBYQA's initial trust-region radius per parameter; 0.75 on a diagonal starting
+    at 1 stays inside the bound."""
+    return np.where(np.isfinite(lower), 0.75, 1.0) * np.maximum(np.abs(x0), 0.5)
+
+
 def _lbfgsb(rec: _Recorder, x0: np.ndarray, lower: np.ndarray, maxeval: int) -> str:
     """Bounded quasi-Newton with the analytic gradient (SciPy's L-BFGS-B)."""
     bounds = Bounds(lower, np.full(len(lower), np.inf))
     result = scipy_minimize(
         rec.value_and_gradient, np.maximum(x0, lower), jac=True, method="L-BFGS-B",
         bounds=bounds,
-        options={"ftol": 1e-15, "gtol": 1e-9, "maxcor": 20, "maxfun": maxeval,
+        options={"ftol": 1e-12, "gtol": 1e-9, "maxcor": 20, "maxfun": maxeval,
                  "maxiter": maxeval},
     )
     return "L-BFGS-B: " + str(result.message)
+
+
+@dataclass
+class _Point:
+    """Derivatives at one point, kept for the convergence check."""
+
+    x: np.ndarray
+    f: float
+    g: np.ndarray
+    h: np.ndarray
+
+
+def _newton(rec: _Recorder, x0: np.ndarray, lower: np.ndarray,
+            last: list[_Point]) -> str:
+    """Projected Newton iterations with the exact Hessian and a backtracking line search.
+
+    Parameters at their bound with a gradient pushing outwards are held there; the
+    Hessian of the others is made positive definite by taking absolute eigenvalues.
+    Stops once the predicted decrease is below the objective's rounding noise (the
+    check's Newton polish then settles the last digits); returns a code starting with
+    ``NEWTON_FAILED`` when it cannot go on (then BOBYQA takes over). The derivatives
+    at the last iterate are appended to ``last``.
+    """
+    x = np.maximum(x0, lower)
+    f, g, h = rec.value_gradient_hessian(x)
+    for _ in range(NEWTON_MAX_ITER):
+        if not (math.isfinite(f) and np.all(np.isfinite(h))):
+            return "NEWTON_FAILED: not finite"
+        last[:] = [_Point(x, f, g, h)]
+        free = ~((x <= lower) & (g > 0))
+        try:
+            raw, vec = np.linalg.eigh(h[np.ix_(free, free)])
+        except np.linalg.LinAlgError:
+            return "NEWTON_FAILED: Hessian"
+        eig = np.abs(raw)
+        eig = np.maximum(eig, 1e-10 * max(1.0, float(eig.max(initial=0.0))))
+        d = np.zeros_like(x)
+        d[free] = -(vec @ ((vec.T @ g[free]) / eig))
+        if -float(g @ d) / 2.0 <= _noise(f):
+            # a minimum only with positive curvature: also at the bound, where the
+            # gradient of a scalar term's theta vanishes (f depends on theta^2 there)
+            held = ~free | (x <= lower)
+            if np.any(np.diag(h)[held] <= 0) or raw.min(initial=1.0) <= 0:
+                return "NEWTON_FAILED: not a minimum"
+            return "NEWTON_DECREMENT_TOL_REACHED"
+        step = 1.0
+        y = np.maximum(x + d, lower)
+        fy, gy, hy = rec.value_gradient_hessian(y)
+        while not fy <= f + 1e-4 * float(g @ (y - x)):
+            step *= 0.5
+            if step < 1e-10:
+                return "NEWTON_FAILED: no descent"
+            y = np.maximum(x + step * d, lower)
+            fy = rec(y)
+            if fy <= f + 1e-4 * float(g @ (y - x)):
+                fy, gy, hy = rec.value_gradient_hessian(y)
+        x, f, g, h = y, fy, gy, hy
+    return "NEWTON_FAILED: iterations"
 
 
 def minimize(
@@ -209,6 +286,7 @@ def minimize(
     check: bool = True,
     scale: np.ndarray | None = None,
     gradient: ObjectiveGradient | None = None,
+    hessian: ObjectiveDerivatives | None = None,
 ) -> OptSummary:
     """Minimise ``fun`` over theta, then check the optimum.
 
@@ -232,6 +310,10 @@ def minimize(
         check's gradient and Hessian are with respect to ``theta / scale``.
     gradient : callable, optional
         theta -> (objective, gradient), the same objective as ``fun``.
+    hessian : callable, optional
+        theta -> (objective, gradient, Hessian), with ``gradient``: Newton iterations
+        replace BOBYQA and L-BFGS-B (for small models, where the exact Hessian costs
+        a few gradients), and the check uses the exact Hessian at the optimum.
     """
     x0 = np.asarray(x0, dtype=float)
     lower = np.asarray(lower, dtype=float)
@@ -239,25 +321,38 @@ def minimize(
         scale = np.asarray(scale, dtype=float)
         if scale.shape != x0.shape or not np.all(scale > 0):
             raise ValueError("scale must hold one positive value per parameter")
-        scaled_gradient = None
+        scaled_gradient = scaled_hessian = None
         if gradient is not None:
             def scaled_gradient(phi: np.ndarray) -> tuple[float, np.ndarray]:
                 f, g = gradient(phi * scale)
                 return f, g * scale
+        if hessian is not None:
+            def scaled_hessian(phi: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+                f, g, h = hessian(phi * scale)
+                return f, g * scale, h * np.multiply.outer(scale, scale)
         out = minimize(lambda phi: fun(phi * scale), x0 / scale, lower / scale,
                        ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs,
-                       maxeval=maxeval, check=check, gradient=scaled_gradient)
+                       maxeval=maxeval, check=check, gradient=scaled_gradient,
+                       hessian=scaled_hessian)
         return dataclasses.replace(out, initial=x0, final=out.final * scale, lower=lower)
-    rec = _Recorder(fun, gradient)
-    if gradient is not None and len(x0) >= GRADIENT_MIN_PARAMS:
+    rec = _Recorder(fun, gradient, hessian if gradient is not None else None)
+    last: list[_Point] = []
+    if rec.derivatives is not None:
+        optimizer = "Newton"
+        code = _newton(rec, x0, lower, last)
+        if code.startswith("NEWTON_FAILED"):
+            # BOBYQA from the start, as without a Hessian
+            code = _bobyqa(rec, x0, lower, _bobyqa_step(x0, lower), ftol_rel, ftol_abs,
+                           xtol_abs, maxeval)
+            optimizer += " + LN_BOBYQA"
+            last = []
+    elif gradient is not None and len(x0) >= GRADIENT_MIN_PARAMS:
         optimizer = "L-BFGS-B"
         code = _lbfgsb(rec, x0, lower, maxeval)
     else:
         optimizer = "LN_BOBYQA"
-        # BOBYQA's trust region starts at this radius; 0.75 on a diagonal starting
-        # at 1 stays inside the bound.
-        step = np.where(np.isfinite(lower), 0.75, 1.0) * np.maximum(np.abs(x0), 0.5)
-        code = _bobyqa(rec, x0, lower, step, ftol_rel, ftol_abs, xtol_abs, maxeval)
+        code = _bobyqa(rec, x0, lower, _bobyqa_step(x0, lower), ftol_rel, ftol_abs, xtol_abs,
+                       maxeval)
     if rec.best_x is None:
         raise MixedModelsError(
             "the objective is infinite or undefined at every theta tried: the model "
@@ -267,8 +362,16 @@ def minimize(
         )
     result: ConvergenceCheck | None = None
     if check:
-        grad = rec.grad if gradient is not None else None
-        result = _polish(rec, lower, check_optimum(rec, rec.best_x, lower, gradient=grad), grad)
+        grad = rec.value_and_gradient if gradient is not None else None
+        known = {}
+        if last and np.array_equal(last[0].x, rec.best_x):
+            # the exact derivatives at the optimum: nothing to evaluate for the check
+            pt = last[0]
+            interior = (pt.x - lower) > BOUNDARY_TOL
+            known = {"f0": pt.f, "g0": pt.g, "interior": interior,
+                     "hessian": pt.h[np.ix_(interior, interior)]}
+        result = _polish(rec, lower, check_optimum(rec, rec.best_x, lower, gradient=grad,
+                                                   **known), grad)
         if not result.ok:
             restart = np.full_like(x0, 0.05)
             code = _bobyqa(rec, rec.best_x, lower, restart, ftol_rel, ftol_abs, xtol_abs, maxeval)
@@ -295,14 +398,15 @@ def minimize(
 
 
 def _polish(rec: _Recorder, lower: np.ndarray, result: ConvergenceCheck,
-            gradient: Callable[[np.ndarray], np.ndarray] | None = None,
+            gradient: ObjectiveGradient | None = None,
             max_steps: int = 3) -> ConvergenceCheck:
     """Newton steps on the interior parameters from the check's derivatives.
 
     BOBYQA stops once the objective stalls; on flat surfaces theta can then be off in
     the fifth digit, enough to change printed standard deviations. The check has
     already paid for the gradient and Hessian, so a Newton step costs one evaluation
-    (plus one gradient); the check is then repeated there.
+    (with the gradient, when there is one); the check is then repeated there with the
+    same Hessian.
 
     A step is kept when it lowers the objective. Near the optimum the objective's
     rounding noise (about 1e-12 relative on crossed designs) hides the last digits
@@ -323,27 +427,35 @@ def _polish(rec: _Recorder, lower: np.ndarray, result: ConvergenceCheck,
         before = rec.best_f
         x = rec.best_x.copy()
         x[free] = np.maximum(x[free] - delta, lower[free])
-        f = rec(x)
+        if gradient is not None:
+            f, g = gradient(x)
+        else:
+            f, g = rec(x), None
+        there = None
+        if f < before or (gradient is not None and f <= before + _noise(before)):
+            there = check_optimum(rec, x, lower, hessian=result.hessian,
+                                  interior=result.interior, gradient=gradient, f0=f, g0=g,
+                                  probe=not result.ok)
         if f < before:
-            result = check_optimum(rec, rec.best_x, lower, hessian=result.hessian,
-                                   interior=result.interior, gradient=gradient)
+            result = there
             continue
-        noise = NOISE_REL * max(1.0, abs(before))
-        if not f <= before + noise:
+        if not f <= before + _noise(before):
             break
         if gradient is not None:
-            there = check_optimum(rec, x, lower, hessian=result.hessian,
-                                  interior=result.interior, gradient=gradient)
             if not there.decrease < result.decrease:
                 break
             result = there
-        elif result.decrease < noise:
+        elif result.decrease < _noise(before):
             result = check_optimum(rec, x, lower, hessian=result.hessian,
-                                   interior=result.interior)
+                                   interior=result.interior, f0=f, probe=not result.ok)
         else:
             break
         rec.best_x, rec.best_f = x, f
     return result
+
+
+def _noise(f: float) -> float:
+    return NOISE_REL * max(1.0, abs(f))
 
 
 def _steps(x: np.ndarray) -> np.ndarray:
@@ -357,7 +469,10 @@ def check_optimum(
     *,
     hessian: np.ndarray | None = None,
     interior: np.ndarray | None = None,
-    gradient: Callable[[np.ndarray], np.ndarray] | None = None,
+    gradient: ObjectiveGradient | None = None,
+    f0: float | None = None,
+    g0: np.ndarray | None = None,
+    probe: bool = True,
 ) -> ConvergenceCheck:
     """Finite-difference checks of a (local) minimum.
 
@@ -371,13 +486,25 @@ def check_optimum(
         step) to reuse instead of recomputing it; used only when the same
         parameters are interior here.
     gradient : callable, optional
-        theta -> analytic gradient. The gradient of the interior parameters is then
-        exact and the Hessian is formed by central differences of it (2 t gradients
-        instead of 2 t^2 objective values).
+        theta -> (objective, analytic gradient). The gradient of the interior
+        parameters is then exact and the Hessian is formed by forward differences of
+        it (t gradients instead of 2 t^2 objective values).
+    f0, g0 : float and ndarray, optional
+        The objective (and with ``gradient``, the gradient) at ``x`` when the caller
+        has them already.
+    probe : bool
+        Whether to probe directions of non-positive curvature (False: the caller
+        probed them with the same Hessian at a nearby point and found no descent).
     """
     x = np.asarray(x, dtype=float)
     t = len(x)
-    f0 = fun(x)
+    exact = None
+    if gradient is not None:
+        if f0 is None or g0 is None:
+            f0, g0 = gradient(x)
+        exact = g0
+    elif f0 is None:
+        f0 = fun(x)
     h = _steps(x)
     here = (x - lower) > BOUNDARY_TOL
     if interior is None or not np.array_equal(here, interior):
@@ -389,7 +516,6 @@ def check_optimum(
     def at(delta: np.ndarray) -> float:
         return fun(x + delta)
 
-    exact = gradient(x) if gradient is not None else None
     for i in range(t):
         e = np.zeros(t)
         e[i] = h[i]
@@ -415,17 +541,19 @@ def check_optimum(
     if len(free) and len(free) <= most:
         if hessian is not None:
             hess = hessian
-        elif gradient is not None:
-            hess = _hessian_from_gradient(gradient, x, exact, h, free)
         else:
-            hess = _hessian(at, f0, h, free)
+            probe = True  # a new Hessian has not been probed yet
+            if gradient is not None:
+                hess = _hessian_from_gradient(gradient, x, exact, h, free)
+            else:
+                hess = _hessian(at, f0, h, free)
         g = grad[free]
         if not np.all(np.isfinite(hess)):
             messages.append("the finite-difference Hessian at the optimum is not finite")
             return ConvergenceCheck(grad, hess, interior, np.inf, tuple(messages))
         eig, vec = np.linalg.eigh(hess)
         decrease = float(np.sum(_newton_parts(eig, vec, g)[1])) / 2.0
-        if eig[0] <= 0 and _descends_along(fun, x, f0, lower, free, eig, vec):
+        if eig[0] <= 0 and probe and _descends_along(fun, x, f0, lower, free, eig, vec):
             nneg = int(np.sum(eig <= 0))
             messages.append(
                 f"the Hessian at the optimum is not positive definite ({nneg} non-positive "
@@ -503,15 +631,15 @@ def _hessian(
 
 
 def _hessian_from_gradient(
-    gradient: Callable[[np.ndarray], np.ndarray], x: np.ndarray, g0: np.ndarray,
+    gradient: ObjectiveGradient, x: np.ndarray, g0: np.ndarray,
     h: np.ndarray, free: np.ndarray,
 ) -> np.ndarray:
-    """Central differences of the analytic gradient over the free parameters,
-    symmetrised. (Forward differences, half the cost, are not accurate enough in
-    the nearly flat directions of rank-deficient templates: kb07's maximal model
-    gave a spurious negative eigenvalue.)"""
+    """Forward differences of the analytic gradient over the free parameters,
+    symmetrised: one gradient per parameter. In the nearly flat directions of
+    rank-deficient templates (kb07's maximal model) their error can give a small
+    spurious negative eigenvalue; the check then probes that direction
+    (:func:`_descends_along`) before it reports anything."""
     t = len(x)
-    cols = [(gradient(x + _unit(t, i, h[i]))[free] - gradient(x - _unit(t, i, h[i]))[free])
-            / (2.0 * h[i]) for i in free]
+    cols = [(gradient(x + _unit(t, i, h[i]))[1][free] - g0[free]) / h[i] for i in free]
     hess = np.array(cols).T
     return (hess + hess.T) / 2.0

@@ -1,0 +1,222 @@
+"""The whole factor L as one dense matrix, for models with few random effects.
+
+For small models (sleepstudy: 18 subjects x 2 coefficients, 2 fixed effects) the
+blocked factor of linalg/cholesky.py costs about 25 numpy calls per evaluation on
+blocks of a few dozen numbers: call overhead, not arithmetic. Here
+``Omega = Lambda~' A~ Lambda~ + diag(I_q, 0)``, with ``A~ = [Z X y]'[Z X y]`` and
+``Lambda~ = diag(Lambda, I_{p+1})``, is formed as one (q + p + 1)-square matrix and
+factored by one LAPACK call: an evaluation is a handful of calls whatever the number
+of terms. The analytic gradient (the formulas of linalg/gradient.py, with the dense
+inverse of the leading block) is a handful more, and so is the exact Hessian that lets
+the optimiser take Newton steps (``DenseFactor.derivatives``).
+
+Used only while optimising; the estimates are read from the blocked factor.
+This module knows nothing about formulas or models.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.linalg.blas import dsymm, dtrmm, dtrsv
+from scipy.linalg.lapack import dpotrf, dpotri, dtrtri
+
+from mixedmodels.linalg.blocks import SparseBlock, blockdiag_to_dense
+from mixedmodels.linalg.cholesky import CrossProducts
+
+# Largest order q + p + 1 for which the dense factor is used: below it one dense
+# evaluation is cheaper than a blocked one (measured on the bundled small models).
+DENSE_MAX_ORDER = 64
+
+
+def _dense(block: np.ndarray | SparseBlock) -> np.ndarray:
+    return block.toarray() if isinstance(block, SparseBlock) else np.asarray(block)
+
+
+def dense_cross_products(A: CrossProducts) -> np.ndarray:
+    """``A~ = [Z X y]'[Z X y]`` as one symmetric dense array (terms in A's order)."""
+    sizes = [d.shape[0] * d.shape[1] for d in A.diag]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    q = int(starts[-1])
+    order = q + A.xx.shape[0]
+    out = np.zeros((order, order))
+    for j, faces in enumerate(A.diag):
+        rj = slice(starts[j], starts[j + 1])
+        out[rj, rj] = blockdiag_to_dense(faces)
+        for i in range(j + 1, len(A.diag)):
+            ri = slice(starts[i], starts[i + 1])
+            block = _dense(A.off[(i, j)])
+            out[ri, rj] = block
+            out[rj, ri] = block.T
+        out[q:, rj] = A.xz[j]
+        out[rj, q:] = A.xz[j].T
+    out[q:, q:] = A.xx
+    return out
+
+
+class DenseFactor:
+    """Dense lower Cholesky factor of ``Omega(theta)``, updated in place.
+
+    Parameters
+    ----------
+    A : CrossProducts
+        The cross-product blocks (terms in the factor's order).
+    layout : list of (rows, cols)
+        For each term, the template positions of its entries of theta, in theta's
+        order (theta is the concatenation over terms).
+    """
+
+    def __init__(self, A: CrossProducts, layout: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        self.a = dense_cross_products(A)
+        self.order = self.a.shape[0]
+        self.p = A.xx.shape[0] - 1
+        self.q = self.order - self.p - 1
+        # Lambda~'s nonzeros: (flat position, index into theta); the identity elsewhere
+        # on the diagonal of the [X y] part. And, per entry of Lambda~, the parameter it
+        # belongs to with its (level, r, c) positions for the gradient.
+        pos, src, row_idx, col_idx = [], [], [], []
+        start, offset = 0, 0
+        for faces, (rows, cols) in zip(A.diag, layout, strict=True):
+            nlev, k = faces.shape[0], faces.shape[1]
+            base = offset + np.arange(nlev)[:, None] * k  # (l, 1)
+            r_abs = base + rows[None, :]  # (l, t_j)
+            c_abs = base + cols[None, :]
+            pos.append((r_abs * self.order + c_abs).ravel())
+            src.append(np.broadcast_to(start + np.arange(len(rows)), r_abs.shape).ravel())
+            row_idx.append(r_abs.ravel())
+            col_idx.append(c_abs.ravel())
+            start += len(rows)
+            offset += nlev * k
+        self.ntheta = start
+        self._pos = np.concatenate(pos)
+        self._src = np.concatenate(src)
+        self._r = np.concatenate(row_idx)  # template row of each entry (absolute)
+        self._c = np.concatenate(col_idx)
+        # for the Hessian: A~ at pairs of entries' template rows, and which parameter
+        # each entry belongs to
+        self._a_rr = self.a[np.ix_(self._r, self._r)]
+        self._pairs = np.zeros((self.ntheta, len(self._src)))
+        self._pairs[self._src, np.arange(len(self._src))] = 1.0
+        self._lam = np.eye(self.order)
+        self._shift = np.zeros(self.order)
+        self._shift[: self.q] = 1.0
+        self._diag = np.arange(self.order) * (self.order + 1)
+        self.L = np.zeros((self.order, self.order))
+        self._g = np.zeros((self.order, self.order))  # Lambda~' A~ (C-ordered)
+
+    def update(self, theta: np.ndarray) -> bool:
+        """Factor ``Omega(theta)``; False when it is not positive definite."""
+        lam = self._lam
+        lam.flat[self._pos] = theta[self._src]
+        # Fortran views (no copies): lam.T is Lambda~' (upper), self.a.T is A~.
+        g = dtrmm(1.0, lam.T, self.a.T, side=0, lower=0)  # G = Lambda~' A~
+        omega = dtrmm(1.0, lam.T, g, side=1, lower=0, trans_a=1)  # G Lambda~
+        omega.T.reshape(-1)[:: self.order + 1] += self._shift
+        c, info = dpotrf(omega, lower=1, clean=1, overwrite_a=1)  # zero upper triangle
+        # potrf passes NaN through; any NaN in Omega reaches the last diagonal of L
+        if info != 0 or not math.isfinite(c[-1, -1]):
+            return False
+        self._g = g
+        self.L = c  # Fortran-ordered, lower triangular
+        return True
+
+    def pwrss(self) -> float:
+        """Penalised residual sum of squares (the last diagonal of L, squared)."""
+        v = self.L[-1, -1]
+        return float(v * v)
+
+    def logdet_random(self) -> float:
+        """``log det`` of the random-effects part of ``L L'``."""
+        d = self.L.diagonal()[: self.q]
+        return 2.0 * float(np.add.reduce(np.log(d)))
+
+    def logdet_fixed(self) -> float:
+        """``log det(R_X' R_X)``, the fixed-effects part."""
+        d = self.L.diagonal()[self.q: self.q + self.p]
+        return 2.0 * float(np.add.reduce(np.log(d)))
+
+    def gradient(self, with_x: bool, nn: float) -> np.ndarray:
+        """d objective / d theta at the last update.
+
+        ``with_x``: the log-determinant includes the fixed effects (REML); ``nn``:
+        n - p for REML, n for ML. See linalg/gradient.py for the formulas: with
+        ``W`` the leading block of ``Omega`` (random effects, and X for REML), entry
+        (r, c) of a template at level g contributes ``2 (W^{-1} G)[(g,c), (g,r)]``,
+        ``G = Lambda~' A~``, and ``-2 nn / r^2 (Z' res)_(g,r) u_(g,c)``.
+        """
+        q, p = self.q, self.p
+        w = q + p if with_x else q
+        L = self.L
+        inv, info = dpotri(L[:w, :w], lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("potri failed")
+        b = dsymm(1.0, inv, self._g[:w, :q], side=0, lower=1)  # W^{-1} G[W, Z]
+        # L' z = r e_last gives z = [-u; -beta; 1]; Lambda~ z = [-Lambda u; -beta; 1]
+        rhs = np.zeros(self.order)
+        rhs[-1] = L[-1, -1]
+        z = dtrsv(L, rhs, lower=1, trans=1)
+        v = self._lam @ z
+        zres = self.a[:q] @ v  # Z' (y - X beta - Z Lambda u)
+        r2 = L[-1, -1] ** 2
+        weights = 2.0 * b[self._c, self._r] + (2.0 * nn / r2) * zres[self._r] * z[self._c]
+        return np.bincount(self._src, weights=weights, minlength=self.ntheta)
+
+    def derivatives(self, with_x: bool, nn: float) -> tuple[np.ndarray, np.ndarray]:
+        """The gradient and the Hessian of the objective at the last update.
+
+        With ``Omega_i = d Omega / d theta_i = R_i + R_i'`` (``R_i = E_i' A~ Lambda~``,
+        E_i the pattern of theta_i in Lambda~; Omega is linear in each Lambda~ factor),
+        ``S = Omega_W^{-1}`` and ``z = [-u; -beta; 1]`` (so that ``r^2 = z' Omega z``):
+
+        * log det: ``l_i = tr(S Omega_i)``, ``l_ij = tr(S Omega_ij) - tr(S Omega_i S
+          Omega_j)`` with ``Omega_ij = E_i' A~ E_j + E_j' A~ E_i``;
+        * r^2 (envelope theorem): ``r2_i = z' Omega_i z``, ``r2_ij = z' Omega_ij z
+          - 2 v_i' M^{-1} v_j``, ``v_i = (Omega_i z)`` over the Z and X rows and M the
+          Z and X block of Omega;
+        * objective ``l + nn log r^2``: ``f_i = l_i + nn r2_i / r^2``, ``f_ij = l_ij
+          + nn (r2_ij / r^2 - r2_i r2_j / r^4)``.
+        """
+        q, p, t, order = self.q, self.p, self.ntheta, self.order
+        k = q + p
+        w = k if with_x else q
+        L = self.L
+        a, src, r, c = self.a, self._src, self._r, self._c
+        big = np.zeros((t, order, order))
+        big[src, c, :] = (a @ self._lam)[r, :]  # R_i
+        omegas = big + big.transpose(0, 2, 1)
+        # M^{-1} and S from the inverse of L's leading block (its leading q x q block is
+        # the inverse of L_ZZ)
+        li, info = dtrtri(L[:k, :k], lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("trtri failed")
+        m_inv = li.T @ li
+        s = m_inv if with_x else li[:q, :q].T @ li[:q, :q]
+        # log det
+        qs = np.matmul(s, omegas[:, :w, :w])
+        l1 = np.einsum("iaa->i", qs)
+        qt = qs.transpose(0, 2, 1).reshape(t, -1)
+        h1 = self._pairs @ (s.take(c[:, None] * w + c[None, :]) * self._a_rr) @ self._pairs.T
+        l2 = h1 + h1.T - qs.reshape(t, -1) @ qt.T
+        # r^2
+        rhs = np.zeros(order)
+        rhs[-1] = L[-1, -1]
+        z = dtrsv(L, rhs, lower=1, trans=1)
+        oz = omegas @ z  # (t, order)
+        r2 = L[-1, -1] ** 2
+        r2_1 = oz @ z
+        ez = np.zeros((t, order))
+        ez[src, r] = z[c]
+        v = oz[:, :k]
+        r2_2 = 2.0 * (ez @ a @ ez.T) - 2.0 * (v @ m_inv @ v.T)
+        grad = l1 + (nn / r2) * r2_1
+        hess = l2 + nn * (r2_2 / r2 - np.outer(r2_1, r2_1) / (r2 * r2))
+        return grad, (hess + hess.T) / 2.0
+
+
+def _inverse_from_factor(lower: np.ndarray) -> np.ndarray:
+    """``(L L')^{-1}`` from a lower Cholesky factor, both triangles filled."""
+    inv, info = dpotri(lower, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("potri failed")
+    return np.tril(inv) + np.tril(inv, -1).T
