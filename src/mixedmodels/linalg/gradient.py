@@ -173,7 +173,8 @@ class ObjectiveGradient:
         self.pattern = _pattern(chol, with_x, self.starts)
         on_pattern, dense = _column_costs(self.pattern, self.mt, self.l0 * self.k0)
         self.dense_t0 = dense <= on_pattern
-        self._flat: tuple[np.ndarray, np.ndarray] | None = None
+        self._flat: np.ndarray | None = None
+        self._mirror: tuple[np.ndarray, np.ndarray] | None = None
         # E's row ranges per later term (then X's), and A~_T0 in E's layout
         self.e_starts = self.pattern.e_starts
         self._dense_index: dict[int, np.ndarray] = {}
@@ -264,10 +265,10 @@ class ObjectiveGradient:
         omega, info = lapack.dpotri(self._factor_tt().T, lower=0, overwrite_c=1)
         if info != 0:
             raise np.linalg.LinAlgError(f"potri failed ({info})")
-        omega_tt = np.triu(omega) + np.triu(omega, 1).T
-        l_e = self._in_e_layout([chol.off[(j, 0)] for j in range(1, self.m)], chol.x[0])
+        omega_tt = self._symmetric(omega)
         if self.dense_t0:
-            return (omega_tt, *self._column_dense(omega_tt, l_e, inv0))
+            return (omega_tt, *self._column_dense(omega_tt, inv0))
+        l_e = self._in_e_layout([chol.off[(j, 0)] for j in range(1, self.m)], chol.x[0])
         # padded copies: index mt / len(E) reads zeros
         omega_pad = np.zeros((self.mt + 1, self.mt + 1))
         omega_pad[: self.mt, : self.mt] = omega_tt
@@ -285,22 +286,40 @@ class ObjectiveGradient:
         faces0 = np.matmul(inv0.transpose(0, 2, 1), inv0 - fill)
         return omega_tt, omega_e[:-1], faces0
 
-    def _column_dense(self, omega_tt: np.ndarray, l_e: np.ndarray,
+    def _symmetric(self, upper: np.ndarray) -> np.ndarray:
+        """The symmetric matrix whose upper triangle ``upper`` holds (C-ordered copy)."""
+        if self._mirror is None:
+            rows, cols = np.tril_indices(self.mt, -1)
+            self._mirror = (rows * self.mt + cols, cols * self.mt + rows)
+        lower, mirrored = self._mirror
+        out = np.ascontiguousarray(upper)
+        flat = out.reshape(-1)
+        flat[lower] = flat.take(mirrored)
+        return out
+
+    def _dense_lt0(self) -> np.ndarray:
+        """``L_T0`` as one dense ``(mt, q0)`` array from the factor's blocks."""
+        chol = self.chol
+        lt0 = np.empty((self.mt, self.l0 * self.k0))
+        for j in range(1, self.m):
+            lt0[self._rows(j)] = _dense(chol.off[(j, 0)])
+        if self.with_x:
+            lt0[self.mz:] = chol.x[0][: self.p]
+        return lt0
+
+    def _column_dense(self, omega_tt: np.ndarray,
                       inv0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``Omega_T0`` on E and the first term's faces, through the dense ``L_T0``."""
         l0, k0, mt = self.l0, self.k0, self.mt
         if self._flat is None:
-            t_row, level = self.pattern.t_row, self.pattern.level
-            self._flat = (t_row * l0 + level, level * mt + t_row)
-        in_t0, in_g = self._flat
-        lt0 = np.zeros((mt * l0, k0))
-        lt0[in_t0] = l_e
+            self._flat = self.pattern.level * mt + self.pattern.t_row
+        lt0 = self._dense_lt0()
         # level-major (l0, mt, k0) views for batched products over the faces
-        product = (omega_tt @ lt0.reshape(mt, -1)).reshape(mt, l0, k0).transpose(1, 0, 2)
+        product = (omega_tt @ lt0).reshape(mt, l0, k0).transpose(1, 0, 2)
         omega_g = -np.matmul(product, inv0)
         fill = np.matmul(lt0.reshape(mt, l0, k0).transpose(1, 2, 0), omega_g)
         faces0 = np.matmul(inv0.transpose(0, 2, 1), inv0 - fill)
-        return omega_g.reshape(-1, k0).take(in_g, axis=0), faces0
+        return omega_g.reshape(-1, k0).take(self._flat, axis=0), faces0
 
     def logdet(self, lams: list[np.ndarray]) -> list[np.ndarray]:
         """Per term, ``sum_g G_j(g)`` with ``G = (M^{-1} Lambda~' A~)`` on level g's
