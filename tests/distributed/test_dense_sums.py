@@ -166,3 +166,15 @@ def test_scale_dense_is_the_blockwise_sandwich(monkeypatch):
     out = np.empty_like(b)
     blocks.scale_dense(b, np.array([[2.0]]), np.array([[0.75]]), out)
     np.testing.assert_array_equal(out, b * 1.5)  # as scale_sparse on the same entries
+
+
+@pytest.mark.parametrize("shape", [(20, 50, 2), (4, 1500, 3)])  # batched, elementwise
+def test_right_solve_faces_in_place(shape, monkeypatch):
+    monkeypatch.setattr(blocks, "_CHUNK_ELEMENTS", 64)
+    rng = np.random.default_rng(4)
+    r, nlevels, k = shape
+    t = rng.normal(size=(r, nlevels * k))
+    inv = np.tril(rng.normal(size=(nlevels, k, k)))
+    want = np.einsum("rat,ast->ras", t.reshape(r, nlevels, k), inv).reshape(r, -1)
+    blocks.right_solve_faces_inplace(t.reshape(r, nlevels, k), inv)
+    np.testing.assert_allclose(t, want, rtol=1e-13, atol=1e-13)

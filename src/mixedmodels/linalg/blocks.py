@@ -194,12 +194,14 @@ def right_solve_faces_inplace(t3: np.ndarray, inv: np.ndarray) -> None:
 
     ``t3`` is ``(r, l, k)`` (a C-ordered dense block viewed by levels), ``inv`` the
     ``(l, k, k)`` inverses of lower-triangular faces. Done in chunks of levels, so the
-    temporaries are a chunk's, not the block's.
+    temporaries are a chunk's, not the block's; each level's product is computed as
+    in the out-of-place solve (the same numbers).
     """
     r, nlevels, k = t3.shape
+    batched = r >= 16 or nlevels < 1024  # as BlockedCholesky._right_solve decides
     for s, e in _row_chunks(nlevels, r * k):
         part = t3[:, s:e, :]
-        if r >= 16:
+        if batched:
             solved = np.matmul(part.transpose(1, 0, 2), inv[s:e].transpose(0, 2, 1))
             part[...] = solved.transpose(1, 0, 2)
         else:

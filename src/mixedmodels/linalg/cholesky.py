@@ -265,8 +265,8 @@ class BlockedCholesky:
             # L's block in a buffer of its own, overwritten in place: no temporary of
             # the block's size (A's dense blocks are the largest arrays of a fit)
             t = self.off.get((i, j))
-            if t is None:
-                t = np.empty_like(a)
+            if t is None or not t.flags.c_contiguous:  # C-ordered, as plans and BLAS want
+                t = np.empty(a.shape)
             scale_dense(a, lams[i], lams[j], out=t)
             for k in range(j):
                 self._subtract_fill(t, i, j, k)
