@@ -136,6 +136,30 @@ def test_insteval_crossed_model_from_parquet(client, tmp_path):
     assert rel(vc["vcov"], vc_ref["vcov"]) < 1e-8
 
 
+@pytest.mark.parametrize("formula", [
+    "y ~ x + (1 | g1) + (1 | g2)",
+    "y ~ x + (1 | g1) + (x | g2)",
+])
+def test_dense_off_block_is_summed_dense(client, tmp_path, formula):
+    # 2000 rows over 30 x 20 level pairs: nearly all met, so the block g2 x g1 is
+    # summed as a dense array at the root of the reduction and taken as it is by L.
+    rng = np.random.default_rng(20261122)
+    n = 2000
+    g1, g2 = rng.integers(0, 30, n), rng.integers(0, 20, n)
+    x = rng.normal(size=n)
+    y = (1.0 + 0.5 * x + rng.normal(0, 0.8, 30)[g1] + rng.normal(0, 0.5, 20)[g2]
+         + rng.normal(0, 0.3, 20)[g2] * x + rng.normal(size=n))
+    data = pd.DataFrame({"y": y, "x": x, "w": rng.uniform(0.5, 2.0, n),
+                         "g1": [f"a{v:02d}" for v in g1], "g2": [f"b{v:02d}" for v in g2]})
+    path = write_parts(data, tmp_path / "dense")
+    fit = mm.lmer(formula, path, weights="w")
+    ref = mm.lmer(formula, data, weights="w")
+    assert isinstance(fit.model.A.off[(1, 0)], np.ndarray)
+    assert not isinstance(ref.model.A.off[(1, 0)], np.ndarray)
+    assert "L[1,0]: dense" in fit.model._chol.describe()
+    assert_same_fit(fit, ref)
+
+
 def test_missing_values_weights_and_offset(client, tmp_path):
     rng = np.random.default_rng(6)
     data = mm.datasets.load("sleepstudy").reset_index(drop=True)

@@ -8,10 +8,11 @@ import numpy as np
 import pandas as pd
 
 from mixedmodels.distributed._plan import RowPlan
-from mixedmodels.distributed._reduce import Coordinates, Moments
+from mixedmodels.distributed._reduce import Coordinates, Moments, sum_block
+from mixedmodels.linalg.cholesky import SPARSE_DENSITY
 from mixedmodels.linalg.crossprod import _faces, response_blocks
 
-__all__ = ["BlockTask", "Partial", "combine_partials", "partition_blocks"]
+__all__ = ["BlockTask", "Partial", "combine_partials", "combine_partials_root", "partition_blocks"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ class Partial:
         Rows whose evaluated design has missing values (they must be dropped and the
         design learnt again, as in memory).
     diag, off, xz, xx
-        The blocks of A (``off`` as coordinate sums), rows weighted by sqrt(w).
+        The blocks of A, rows weighted by sqrt(w); ``off`` as coordinate sums, or as
+        dense arrays where the sum is dense (see ``_reduce.sum_block``).
     moments : Moments or None
         Of the unweighted ``[X, y - offset]``.
     binary : ndarray of bool
@@ -63,7 +65,7 @@ class Partial:
     n: int = 0
     n_missing: int = 0
     diag: list[np.ndarray] = field(default_factory=list)
-    off: dict[tuple[int, int], Coordinates] = field(default_factory=dict)
+    off: dict[tuple[int, int], Coordinates | np.ndarray] = field(default_factory=dict)
     xz: list[np.ndarray] = field(default_factory=list)
     xx: np.ndarray | None = None
     moments: Moments | None = None
@@ -115,7 +117,7 @@ def partition_blocks(frame: pd.DataFrame | None, task: BlockTask) -> Partial:
     m = len(nlevels)
     out.diag = [_faces(codes[j], zw[j], nlevels[j]) for j in range(m)]
     out.off = {
-        (i, j): Coordinates.of(codes[i], zw[i], nlevels[i], codes[j], zw[j])
+        (i, j): Coordinates.of(codes[i], zw[i], nlevels[i], codes[j], zw[j], nlevels[j])
         for j in range(m)
         for i in range(j + 1, m)
     }
@@ -136,8 +138,13 @@ def _infinite_columns(ev, plan: RowPlan, term_names: tuple[str, ...]) -> list[tu
     return found
 
 
-def combine_partials(*parts: Partial) -> Partial:
-    """Sum of partial results."""
+def combine_partials(*parts: Partial, root: bool = False) -> Partial:
+    """Sum of partial results.
+
+    ``root``: these are the last partial results, so off-diagonal blocks whose level
+    pairs are dense enough for the factor to store them dense are summed as dense
+    arrays (``_reduce.sum_block``).
+    """
     out = Partial()
     full = [p for p in parts if p.moments is not None]
     for p in parts:
@@ -152,7 +159,8 @@ def combine_partials(*parts: Partial) -> Partial:
     out.n = sum(p.n for p in full)
     out.diag = [sum((p.diag[j] for p in full[1:]), start=first.diag[j].copy())
                 for j in range(len(first.diag))]
-    out.off = {key: Coordinates.merge_all([p.off[key] for p in full]) for key in first.off}
+    dense_at = SPARSE_DENSITY if root else None
+    out.off = {key: sum_block([p.off[key] for p in full], dense_at) for key in first.off}
     out.xz = [sum((p.xz[j] for p in full[1:]), start=first.xz[j].copy())
               for j in range(len(first.xz))]
     out.xx = sum((p.xx for p in full[1:]), start=first.xx.copy())
@@ -164,3 +172,8 @@ def combine_partials(*parts: Partial) -> Partial:
     out.y_scale = max(p.y_scale for p in full)
     out.log_weights = sum(p.log_weights for p in full)
     return out
+
+
+def combine_partials_root(*parts: Partial) -> Partial:
+    """The last sum of the reduction (:func:`combine_partials` with ``root=True``)."""
+    return combine_partials(*parts, root=True)

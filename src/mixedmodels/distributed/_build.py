@@ -17,7 +17,13 @@ from mixedmodels.design._levels import level_label
 from mixedmodels.design._prepare import prepare_columns
 from mixedmodels.design._rank import RankDeficiencyWarning, rank_deficiency_message
 from mixedmodels.design._reterms import check_grouping
-from mixedmodels.distributed._blocks import BlockTask, Partial, combine_partials, partition_blocks
+from mixedmodels.distributed._blocks import (
+    BlockTask,
+    Partial,
+    combine_partials,
+    combine_partials_root,
+    partition_blocks,
+)
 from mixedmodels.distributed._learn import (
     Survey,
     SurveyResult,
@@ -114,7 +120,8 @@ def build_model(
         learnt = _learn(parsed, meta, selector, parts, allow_python)
         task = BlockTask(learnt.plan, tuple(len(t.levels) for t in _ordered(learnt.reterms)),
                          tuple(t.name for t in _ordered(learnt.reterms)))
-        partial = tree_reduce(parts, partition_blocks, combine_partials, task)
+        partial = tree_reduce(parts, partition_blocks, combine_partials, task,
+                              root=combine_partials_root)
         if partial.n_missing == 0:
             break
         probe = learnt.plan
@@ -318,9 +325,15 @@ def _cross_products(partial: Partial, keep: np.ndarray, reterms: list[ReTerm]) -
     rows = np.append(keep, True)
     nlevels = [len(t.levels) for t in reterms]
     off = {}
-    for (i, j), coords in partial.off.items():
-        off[(i, j)] = SparseBlock(coords.keys % nlevels[i], coords.keys // nlevels[i],
-                                  coords.data, nlevels[i], nlevels[j])
+    for key in list(partial.off):
+        block = partial.off.pop(key)  # the partial sums are not kept beside A
+        if isinstance(block, np.ndarray):  # summed dense: A's block as it is
+            off[key] = block
+            continue
+        level_cols, level_rows = np.divmod(block.keys.astype(np.int64), nlevels[key[0]])
+        off[key] = SparseBlock(level_rows, level_cols, block.data, nlevels[key[0]],
+                               nlevels[key[1]])
+        del block
     xz = [np.ascontiguousarray(block[rows]) for block in partial.xz]
     xx = np.ascontiguousarray(partial.xx[np.ix_(rows, rows)])
     return CrossProducts(partial.diag, off, xz, xx)

@@ -161,6 +161,53 @@ def scale_sparse(block: SparseBlock, lam_r: np.ndarray, lam_c: np.ndarray) -> np
     return sandwich(block.data, lam_r, lam_c)
 
 
+# Elements per chunk of the in-place kernels on dense blocks (bounds their temporaries).
+_CHUNK_ELEMENTS = 1 << 22
+
+
+def _row_chunks(nlevels: int, per_level: int) -> list[tuple[int, int]]:
+    step = max(1, _CHUNK_ELEMENTS // max(1, per_level))
+    return [(s, min(s + step, nlevels)) for s in range(0, nlevels, step)]
+
+
+def scale_dense(a: np.ndarray, lam_r: np.ndarray, lam_c: np.ndarray, out: np.ndarray) -> None:
+    """``out = (I kron lam_r)' a (I kron lam_c)`` for a dense block ``a`` whose rows are
+    (level, coefficient) pairs of ``lam_r``'s term and columns those of ``lam_c``'s.
+
+    Written into ``out`` (same shape, not ``a``) in chunks of row levels: the only
+    temporaries are a chunk's. For scalar terms the values are those of
+    :func:`scale_sparse` on the same entries.
+    """
+    if lam_r.shape == (1, 1) and lam_c.shape == (1, 1):
+        np.multiply(a, lam_r[0, 0] * lam_c[0, 0], out=out)
+        return
+    kr, kc = lam_r.shape[0], lam_c.shape[0]
+    ncols = a.shape[1]
+    for s, e in _row_chunks(a.shape[0] // kr, kr * ncols):
+        rows = slice(s * kr, e * kr)
+        left = np.matmul(lam_r.T, a[rows].reshape(e - s, kr, ncols))
+        out[rows] = (left.reshape(-1, kc) @ lam_c).reshape((e - s) * kr, ncols)
+
+
+def right_solve_faces_inplace(t3: np.ndarray, inv: np.ndarray) -> None:
+    """``t3[:, a, :] = t3[:, a, :] @ inv[a]'`` for every level a, in place.
+
+    ``t3`` is ``(r, l, k)`` (a C-ordered dense block viewed by levels), ``inv`` the
+    ``(l, k, k)`` inverses of lower-triangular faces. Done in chunks of levels, so the
+    temporaries are a chunk's, not the block's; each level's product is computed as
+    in the out-of-place solve (the same numbers).
+    """
+    r, nlevels, k = t3.shape
+    batched = r >= 16 or nlevels < 1024  # as BlockedCholesky._right_solve decides
+    for s, e in _row_chunks(nlevels, r * k):
+        part = t3[:, s:e, :]
+        if batched:
+            solved = np.matmul(part.transpose(1, 0, 2), inv[s:e].transpose(0, 2, 1))
+            part[...] = solved.transpose(1, 0, 2)
+        else:
+            part[...] = times_lower_transpose(part, inv[s:e])
+
+
 def times_lower_transpose(a: np.ndarray, lower: np.ndarray) -> np.ndarray:
     """``out[..., s] = sum_t a[..., t] lower[..., s, t]`` for lower-triangular ``lower``.
 

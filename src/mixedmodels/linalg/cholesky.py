@@ -25,7 +25,9 @@ from mixedmodels.linalg.blocks import (
     Block,
     SparseBlock,
     blockdiag_to_dense,
+    right_solve_faces_inplace,
     scale_columns,
+    scale_dense,
     scale_faces,
     scale_sparse,
     times,
@@ -45,7 +47,9 @@ from mixedmodels.linalg.dense import (
 from mixedmodels.linalg.products import FillPlan, generic_cost, level_faces, split_columns
 
 # Off-diagonal blocks denser than this (as a fraction of level pairs) are stored dense.
-_SPARSE_DENSITY = 0.25
+SPARSE_DENSITY = 0.25
+# Dense temporaries of more elements than this are solved in place, in chunks.
+_IN_PLACE_SIZE = 1 << 24
 
 
 @dataclass
@@ -56,8 +60,11 @@ class CrossProducts:
     ----------
     diag : list of ndarray, each (l_j, k_j, k_j)
         ``Z_j' Z_j``, block diagonal because each row has one level of each factor.
-    off : dict of (i, j) -> SparseBlock, i > j
-        ``Z_i' Z_j`` at level granularity.
+    off : dict of (i, j) -> SparseBlock or ndarray, i > j
+        ``Z_i' Z_j`` at level granularity, or as a dense ``(l_i k_i, l_j k_j)`` array
+        (C-ordered) where it is dense: such a block of L is then stored dense too,
+        in a buffer of its own that each update overwrites (no sparse copy of A's
+        block is ever made).
     xz : list of ndarray, each (p + 1, l_j k_j)
         ``[X y]' Z_j``.
     xx : ndarray, (p + 1, p + 1)
@@ -65,7 +72,7 @@ class CrossProducts:
     """
 
     diag: list[np.ndarray]
-    off: dict[tuple[int, int], SparseBlock]
+    off: dict[tuple[int, int], Block]
     xz: list[np.ndarray]
     xx: np.ndarray
     # What depends on the Z blocks only (the fill plans), shared with with_response().
@@ -135,9 +142,10 @@ class BlockedCholesky:
                 )
                 a = self.A.off[(i, j)]
                 self.sparse_off[(i, j)] = (
-                    self.blockdiag[j]
+                    isinstance(a, SparseBlock)
+                    and self.blockdiag[j]
                     and no_fill
-                    and (a.is_nested() or a.density() < _SPARSE_DENSITY)
+                    and (a.is_nested() or a.density() < SPARSE_DENSITY)
                 )
 
     def _make_plans(self) -> dict[tuple[int, int], FillPlan]:
@@ -150,6 +158,8 @@ class BlockedCholesky:
                 if not dense_target:
                     continue
                 a_i, a_j = self.A.off[(i, 0)], self.A.off[(j, 0)]
+                if not (isinstance(a_i, SparseBlock) and isinstance(a_j, SparseBlock)):
+                    continue  # a dense block of A: L[i,0] L[j,0]' by BLAS
                 if len(a_i.rows) == 0 or len(a_j.rows) == 0:
                     continue
                 symmetric = i == j
@@ -176,7 +186,8 @@ class BlockedCholesky:
         plan.subtract_from(t, self._faces0, lam[i], lam[j], self.off[(i, 0)], self.off[(j, 0)])
 
     def _nonzero(self, i: int, j: int) -> bool:
-        return len(self.A.off[(i, j)].rows) > 0
+        a = self.A.off[(i, j)]
+        return isinstance(a, np.ndarray) or len(a.rows) > 0
 
     def largest_dense_order(self) -> int:
         """Order of the largest dense diagonal block (the [X y] block included)."""
@@ -250,6 +261,17 @@ class BlockedCholesky:
 
     def _update_off(self, i: int, j: int, lams: list[np.ndarray]) -> None:
         a = self.A.off[(i, j)]
+        if isinstance(a, np.ndarray):
+            # L's block in a buffer of its own, overwritten in place: no temporary of
+            # the block's size (A's dense blocks are the largest arrays of a fit)
+            t = self.off.get((i, j))
+            if t is None or not t.flags.c_contiguous:  # C-ordered, as plans and BLAS want
+                t = np.empty(a.shape)
+            scale_dense(a, lams[i], lams[j], out=t)
+            for k in range(j):
+                self._subtract_fill(t, i, j, k)
+            self.off[(i, j)] = self._right_solve(t, j)
+            return
         vals = scale_sparse(a, lams[i], lams[j])
         if self.sparse_off[(i, j)]:
             self.off[(i, j)] = a.like(self._right_solve_blocks(vals, a.cols, j))
@@ -264,9 +286,12 @@ class BlockedCholesky:
         if self.blockdiag[j]:
             k = self.ncoef[j]
             if k == 1:
-                return t / self.diag[j][:, 0, 0][None, :]
+                return np.divide(t, self.diag[j][:, 0, 0][None, :], out=t)
             r = t.shape[0]
             t3 = t.reshape(r, -1, k)
+            if t.size > _IN_PLACE_SIZE:  # level by level chunks, written back into t
+                right_solve_faces_inplace(t3, self.diag_inv[j])
+                return t
             # per level a: t[:, a, :] @ inv_a' (inv_a lower triangular)
             if r >= 16 or t3.shape[1] < 1024:  # else: many tiny products, elementwise
                 out = np.matmul(t3.transpose(1, 0, 2), self.diag_inv[j].transpose(0, 2, 1))
