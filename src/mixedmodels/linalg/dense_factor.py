@@ -98,15 +98,26 @@ class DenseFactor:
         self._a_rr = self.a[np.ix_(self._r, self._r)]
         self._pairs = np.zeros((self.ntheta, len(self._src)))
         self._pairs[self._src, np.arange(len(self._src))] = 1.0
+        self._entries = np.arange(len(self._src))
         self._lam = np.eye(self.order)
         self._shift = np.zeros(self.order)
         self._shift[: self.q] = 1.0
         self._diag = np.arange(self.order) * (self.order + 1)
         self.L = np.zeros((self.order, self.order))
         self._g = np.zeros((self.order, self.order))  # Lambda~' A~ (C-ordered)
+        self._theta_key: bytes | None = None  # theta of L (None: no valid factor)
 
     def update(self, theta: np.ndarray) -> bool:
-        """Factor ``Omega(theta)``; False when it is not positive definite."""
+        """Factor ``Omega(theta)``; False when it is not positive definite.
+
+        Nothing is recomputed when L already is the factor at this theta (the
+        optimiser asks for the derivatives at a point whose objective it has just
+        evaluated).
+        """
+        key = theta.tobytes()
+        if key == self._theta_key:
+            return True
+        self._theta_key = None
         lam = self._lam
         lam.flat[self._pos] = theta[self._src]
         # Fortran views (no copies): lam.T is Lambda~' (upper), self.a.T is A~.
@@ -119,6 +130,7 @@ class DenseFactor:
             return False
         self._g = g
         self.L = c  # Fortran-ordered, lower triangular
+        self._theta_key = key
         return True
 
     def pwrss(self) -> float:
@@ -176,15 +188,22 @@ class DenseFactor:
           Z and X block of Omega;
         * objective ``l + nn log r^2``: ``f_i = l_i + nn r2_i / r^2``, ``f_ij = l_ij
           + nn (r2_ij / r^2 - r2_i r2_j / r^4)``.
+
+        Everything is summed over the entries e of Lambda~ that hold theta: entry e
+        (theta index i(e), position (r_e, c_e)) gives ``R_i`` the row
+        ``a_e = (A~ Lambda~)[r_e, :]`` at row c_e, so with ``P = A_W S[:, c]``,
+        ``Q = A_W S A_W'`` (A_W: the rows a_e over W) ``tr(S R_i) = sum P_ee``,
+        ``tr(S R_i S R_j) = sum P_ef P_fe`` and ``tr(S R_i S R_j') = sum Q_ef S_{c_e
+        c_f}`` (e in i, f in j): a few products of order (entries x W) whatever the
+        number of parameters.
         """
-        q, p, t, order = self.q, self.p, self.ntheta, self.order
+        q, p, order = self.q, self.p, self.order
         k = q + p
         w = k if with_x else q
         L = self.L
-        a, src, r, c = self.a, self._src, self._r, self._c
-        big = np.zeros((t, order, order))
-        big[src, c, :] = (a @ self._lam)[r, :]  # R_i
-        omegas = big + big.transpose(0, 2, 1)
+        c, pairs = self._c, self._pairs
+        rows = self._g.T[self._r]  # a_e: rows of A~ Lambda~ = G'
+        a_w = rows[:, :w]
         # M^{-1} and S from the inverse of L's leading block (its leading q x q block is
         # the inverse of L_ZZ)
         li, info = dtrtri(L[:k, :k], lower=1)
@@ -192,25 +211,26 @@ class DenseFactor:
             raise np.linalg.LinAlgError("trtri failed")
         m_inv = li.T @ li
         s = m_inv if with_x else li[:q, :q].T @ li[:q, :q]
-        # log det
-        qs = np.matmul(s, omegas[:, :w, :w])
-        l1 = np.einsum("iaa->i", qs)
-        qt = qs.transpose(0, 2, 1).reshape(t, -1)
-        h1 = self._pairs @ (s.take(c[:, None] * w + c[None, :]) * self._a_rr) @ self._pairs.T
-        l2 = h1 + h1.T - qs.reshape(t, -1) @ qt.T
-        # r^2
+        s_c = s[:, c]
+        pm = a_w @ s_c
+        qm = (a_w @ s) @ a_w.T
+        # L' z = r e_last gives z
         rhs = np.zeros(order)
         rhs[-1] = L[-1, -1]
         z = dtrsv(L, rhs, lower=1, trans=1)
-        oz = omegas @ z  # (t, order)
         r2 = L[-1, -1] ** 2
-        r2_1 = oz @ z
-        ez = np.zeros((t, order))
-        ez[src, r] = z[c]
-        v = oz[:, :k]
-        r2_2 = 2.0 * (ez @ a @ ez.T) - 2.0 * (v @ m_inv @ v.T)
-        grad = l1 + (nn / r2) * r2_1
-        hess = l2 + nn * (r2_2 / r2 - np.outer(r2_1, r2_1) / (r2 * r2))
+        zc = z[c]
+        az = rows @ z
+        # (Omega_i z) over Z and X: per entry a_e z_{c_e} + e_{c_e} (a_e . z)
+        ve = rows[:, :k] * zc[:, None]
+        ve[self._entries, c] += az
+        v = pairs @ ve
+        r2_1 = 2.0 * (pairs @ (zc * az))
+        grad = 2.0 * (pairs @ pm.diagonal()) + (nn / r2) * r2_1
+        per_pair = (2.0 * s_c[c] * (self._a_rr - qm) - 2.0 * pm * pm.T
+                    + ((2.0 * nn / r2) * np.multiply.outer(zc, zc)) * self._a_rr)
+        hess = (pairs @ per_pair @ pairs.T - (2.0 * nn / r2) * (v @ m_inv @ v.T)
+                - (nn / (r2 * r2)) * np.multiply.outer(r2_1, r2_1))
         return grad, (hess + hess.T) / 2.0
 
 
