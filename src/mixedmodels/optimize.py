@@ -169,13 +169,20 @@ class _Recorder:
             return np.inf, np.zeros(len(x))
         return f, np.asarray(g, dtype=float)
 
-    def value_gradient_hessian(self, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-        """The objective, its gradient and its Hessian (counted as a gradient)."""
+    def value_gradient_hessian(self, x: np.ndarray,
+                               record: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
+        """The objective, its gradient and its Hessian (counted as a gradient).
+
+        ``record=False``: the objective at ``x`` has just been evaluated and recorded
+        (the objective functions of small models keep their factor for the
+        derivatives at the same point), so it is not counted again.
+        """
         assert self.derivatives is not None
         f, g, h = self.derivatives(np.array(x, dtype=float))
         f = float(f)
         self.ngrad += 1
-        self._record(x, f)
+        if record:
+            self._record(x, f)
         return f, np.asarray(g, dtype=float), np.asarray(h, dtype=float)
 
 
@@ -236,22 +243,30 @@ def _newton(rec: _Recorder, x0: np.ndarray, lower: np.ndarray,
     check's Newton polish then settles the last digits); returns a code starting with
     ``NEWTON_FAILED`` when it cannot go on (then BOBYQA takes over). The derivatives
     at the last iterate are appended to ``last``.
+
+    A trial point costs one objective value; the derivatives are computed only at
+    the point the line search accepts, right after its objective (``rec.fun`` and
+    ``rec.derivatives`` may share the work at the same point).
     """
     x = np.maximum(x0, lower)
     f, g, h = rec.value_gradient_hessian(x)
     for _ in range(NEWTON_MAX_ITER):
-        if not (math.isfinite(f) and np.all(np.isfinite(h))):
+        if not (math.isfinite(f) and np.isfinite(h).all()):
             return "NEWTON_FAILED: not finite"
         last[:] = [_Point(x, f, g, h)]
         free = ~((x <= lower) & (g > 0))
+        every = bool(free.all())
         try:
-            raw, vec = np.linalg.eigh(h[np.ix_(free, free)])
+            raw, vec = np.linalg.eigh(h if every else h[np.ix_(free, free)])
         except np.linalg.LinAlgError:
             return "NEWTON_FAILED: Hessian"
         eig = np.abs(raw)
         eig = np.maximum(eig, 1e-10 * max(1.0, float(eig.max(initial=0.0))))
-        d = np.zeros_like(x)
-        d[free] = -(vec @ ((vec.T @ g[free]) / eig))
+        if every:
+            d = -(vec @ ((vec.T @ g) / eig))
+        else:
+            d = np.zeros_like(x)
+            d[free] = -(vec @ ((vec.T @ g[free]) / eig))
         if -float(g @ d) / 2.0 <= _noise(f):
             # a minimum only with positive curvature: also at the bound, where the
             # gradient of a scalar term's theta vanishes (f depends on theta^2 there)
@@ -261,15 +276,14 @@ def _newton(rec: _Recorder, x0: np.ndarray, lower: np.ndarray,
             return "NEWTON_DECREMENT_TOL_REACHED"
         step = 1.0
         y = np.maximum(x + d, lower)
-        fy, gy, hy = rec.value_gradient_hessian(y)
+        fy = rec(y)
         while not fy <= f + 1e-4 * float(g @ (y - x)):
             step *= 0.5
             if step < 1e-10:
                 return "NEWTON_FAILED: no descent"
             y = np.maximum(x + step * d, lower)
             fy = rec(y)
-            if fy <= f + 1e-4 * float(g @ (y - x)):
-                fy, gy, hy = rec.value_gradient_hessian(y)
+        fy, gy, hy = rec.value_gradient_hessian(y, record=False)
         x, f, g, h = y, fy, gy, hy
     return "NEWTON_FAILED: iterations"
 
@@ -371,13 +385,13 @@ def minimize(
             known = {"f0": pt.f, "g0": pt.g, "interior": interior,
                      "hessian": pt.h[np.ix_(interior, interior)]}
         result = _polish(rec, lower, check_optimum(rec, rec.best_x, lower, gradient=grad,
-                                                   **known), grad)
+                                                   **known), grad, xtol=xtol_abs)
         if not result.ok:
             restart = np.full_like(x0, 0.05)
             code = _bobyqa(rec, rec.best_x, lower, restart, ftol_rel, ftol_abs, xtol_abs, maxeval)
             optimizer += " + LN_BOBYQA"
             result = _polish(rec, lower, check_optimum(rec, rec.best_x, lower, gradient=grad),
-                             grad)
+                             grad, xtol=xtol_abs)
     final = rec.best_x
     fmin = rec.best_f
     return OptSummary(
@@ -399,7 +413,7 @@ def minimize(
 
 def _polish(rec: _Recorder, lower: np.ndarray, result: ConvergenceCheck,
             gradient: ObjectiveGradient | None = None,
-            max_steps: int = 3) -> ConvergenceCheck:
+            max_steps: int = 3, xtol: float = 0.0) -> ConvergenceCheck:
     """Newton steps on the interior parameters from the check's derivatives.
 
     BOBYQA stops once the objective stalls; on flat surfaces theta can then be off in
@@ -414,6 +428,10 @@ def _polish(rec: _Recorder, lower: np.ndarray, result: ConvergenceCheck,
     objective is within that noise is then kept when the Newton decrement at the
     new point is smaller (with an analytic gradient), or when the predicted decrease
     was itself below the noise (finite differences).
+
+    A step that would move no parameter by more than ``xtol`` is not taken: theta
+    is settled to the optimiser's own tolerance (after a Newton optimisation the
+    second step is typically 1e-12 or less, and its objective pure rounding noise).
     """
     for _ in range(max_steps):
         if result.hessian is None or result.decrease <= 0.0:
@@ -424,6 +442,8 @@ def _polish(rec: _Recorder, lower: np.ndarray, result: ConvergenceCheck,
         except np.linalg.LinAlgError:
             break
         delta = _newton_parts(eig, vec, result.gradient[free])[0]
+        if not float(np.max(np.abs(delta), initial=0.0)) > xtol:
+            break
         before = rec.best_f
         x = rec.best_x.copy()
         x[free] = np.maximum(x[free] - delta, lower[free])
