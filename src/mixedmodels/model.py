@@ -506,7 +506,7 @@ class LinearMixedModel:
     def blas_threads(self) -> contextlib.AbstractContextManager[Any]:
         """A context limiting BLAS to one thread when every dense block is small."""
         if self._chol.largest_dense_order() < BLAS_THREADS_MIN_ORDER:
-            return _blas_controller().limit(limits=1, user_api="blas")
+            return _OneBlasThread()
         return contextlib.nullcontext()
 
     def fit_warnings(self, opt: Any) -> list[str]:
@@ -543,12 +543,41 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+@functools.cache
+def _blas_libraries() -> tuple[Any, ...]:
+    """threadpoolctl's controllers of the loaded BLAS libraries (numpy's and SciPy's)."""
+    return tuple(lib for lib in _blas_controller().lib_controllers if lib.user_api == "blas")
+
+
+class _OneBlasThread(contextlib.AbstractContextManager):
+    """One BLAS thread inside the context, the previous counts restored on exit.
+
+    What ``threadpool_limits(1, user_api="blas")`` does, for the libraries found once
+    (:func:`_blas_libraries`): threadpoolctl's context re-reads every library's
+    information on each entry (15 us, twice per ``lmer`` call; this costs 5 us), and
+    a library already at one thread is left alone.
+    """
+
+    def __enter__(self) -> _OneBlasThread:
+        self._restore = []
+        for lib in _blas_libraries():
+            n = lib.get_num_threads()
+            if n != 1:
+                lib.set_num_threads(1)
+                self._restore.append((lib, n))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for lib, n in self._restore:
+            lib.set_num_threads(n)
+
+
 def _design_blas_threads(data: Any) -> contextlib.AbstractContextManager[Any]:
     """One BLAS thread while the design of a data frame of fewer than
     ``DESIGN_BLAS_THREADS_MIN_ROWS`` rows is built."""
     shape = getattr(data, "shape", None)
     if shape and isinstance(shape[0], int) and shape[0] < DESIGN_BLAS_THREADS_MIN_ROWS:
-        return _blas_controller().limit(limits=1, user_api="blas")
+        return _OneBlasThread()
     return contextlib.nullcontext()
 
 
