@@ -83,6 +83,17 @@ def template_indices(k: int) -> tuple[np.ndarray, np.ndarray]:
     return rows, cols
 
 
+@functools.cache
+def template_column_diagonals(k: int) -> np.ndarray:
+    """For each entry of theta in a k x k template (:func:`template_indices`'s
+    order), the position of the diagonal entry of its column. Cached; read-only."""
+    rows, cols = template_indices(k)
+    diagonal = {int(c): i for i, (r, c) in enumerate(zip(rows, cols, strict=True)) if r == c}
+    out = np.array([diagonal[int(c)] for c in cols], dtype=np.intp)
+    out.flags.writeable = False
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
     """The factor's read-outs at one theta.
@@ -201,6 +212,7 @@ class LinearMixedModel:
         for rows, cols in self._layout:
             lower.extend(np.where(rows == cols, 0.0, -np.inf))
         self.lower = np.array(lower)
+        self._column_diagonal: np.ndarray | None = None
         self._theta_scale: np.ndarray | None = None
         self._gradient_plans: dict[bool, ObjectiveGradient] = {}
         self._fitted = False
@@ -336,6 +348,22 @@ class LinearMixedModel:
             self._theta_scale = np.array(out)
         return self._theta_scale
 
+    def canonical_theta(self, theta: np.ndarray) -> np.ndarray:
+        """The theta with non-negative template diagonals that gives the same model.
+
+        A template column and minus it give the same covariance (lambda lambda'),
+        hence the same objective: each column whose diagonal entry is negative is
+        negated.
+        """
+        if self._column_diagonal is None:
+            # theta's position of the diagonal entry of each entry's template column
+            self._column_diagonal = np.concatenate([
+                start + template_column_diagonals(k)
+                for k, _, start, _ in self._lambda_plan
+            ])
+        theta = np.asarray(theta, dtype=float)
+        return np.where(theta[self._column_diagonal] < 0.0, -theta, theta)
+
     def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
         """The lower-triangular template of each term for ``theta``."""
         out = []
@@ -449,7 +477,8 @@ class LinearMixedModel:
         with self.blas_threads():
             objective, gradient, hessian = self._optimised_functions()
             opt = minimize(objective, x0, self.lower, check=check,
-                           scale=self.theta_scale(), gradient=gradient, hessian=hessian)
+                           scale=self.theta_scale(), gradient=gradient, hessian=hessian,
+                           canonical=self.canonical_theta)
             return LmerFit.from_model(self, opt.final, opt, self.fit_warnings(opt))
 
     def _optimised_functions(self) -> tuple[Any, Any, Any]:

@@ -30,6 +30,7 @@ from mixedmodels.errors import MixedModelsError
 Objective = Callable[[np.ndarray], float]
 ObjectiveGradient = Callable[[np.ndarray], tuple[float, np.ndarray]]
 ObjectiveDerivatives = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
+Canonical = Callable[[np.ndarray], np.ndarray]
 
 # Deviance units: a possible further decrease below this is numerically irrelevant.
 DECREASE_TOL = 1e-4
@@ -234,7 +235,7 @@ class _Point:
 
 
 def _newton(rec: _Recorder, x0: np.ndarray, lower: np.ndarray,
-            last: list[_Point]) -> str:
+            last: list[_Point], canonical: Canonical | None = None) -> str:
     """Projected Newton iterations with the exact Hessian and a backtracking line search.
 
     Parameters at their bound with a gradient pushing outwards are held there; the
@@ -247,6 +248,14 @@ def _newton(rec: _Recorder, x0: np.ndarray, lower: np.ndarray,
     A trial point costs one objective value; the derivatives are computed only at
     the point the line search accepts, right after its objective (``rec.fun`` and
     ``rec.derivatives`` may share the work at the same point).
+
+    With ``canonical`` (the objective is the same at ``canonical(x)`` for points x
+    below their bounds: a template column and minus it give the same covariance),
+    a full step that crosses a bound and is rejected at the bound is tried once at
+    the equivalent point before the step is shortened. Near zero the objective
+    rises steeply in such a parameter, and the quadratic model overshoots the bound
+    (sleepstudy's slope from the start): the mirrored point is often close to the
+    optimum where the shortened steps are not.
     """
     x = np.maximum(x0, lower)
     f, g, h = rec.value_gradient_hessian(x)
@@ -275,14 +284,22 @@ def _newton(rec: _Recorder, x0: np.ndarray, lower: np.ndarray,
                 return "NEWTON_FAILED: not a minimum"
             return "NEWTON_DECREMENT_TOL_REACHED"
         step = 1.0
-        y = np.maximum(x + d, lower)
+        full = x + d
+        y = np.maximum(full, lower)
         fy = rec(y)
-        while not fy <= f + 1e-4 * float(g @ (y - x)):
+        accepted = fy <= f + 1e-4 * float(g @ (y - x))
+        if not accepted and canonical is not None and bool((full < lower).any()):
+            mirrored = canonical(full)
+            fm = rec(mirrored)
+            if fm <= f + 1e-4 * float(g @ d):  # the objective there is f(x + d)
+                y, fy, accepted = mirrored, fm, True
+        while not accepted:
             step *= 0.5
             if step < 1e-10:
                 return "NEWTON_FAILED: no descent"
             y = np.maximum(x + step * d, lower)
             fy = rec(y)
+            accepted = fy <= f + 1e-4 * float(g @ (y - x))
         fy, gy, hy = rec.value_gradient_hessian(y, record=False)
         x, f, g, h = y, fy, gy, hy
     return "NEWTON_FAILED: iterations"
@@ -301,6 +318,7 @@ def minimize(
     scale: np.ndarray | None = None,
     gradient: ObjectiveGradient | None = None,
     hessian: ObjectiveDerivatives | None = None,
+    canonical: Canonical | None = None,
 ) -> OptSummary:
     """Minimise ``fun`` over theta, then check the optimum.
 
@@ -328,6 +346,11 @@ def minimize(
         theta -> (objective, gradient, Hessian), with ``gradient``: Newton iterations
         replace BOBYQA and L-BFGS-B (for small models, where the exact Hessian costs
         a few gradients), and the check uses the exact Hessian at the optimum.
+    canonical : callable, optional
+        x -> the point equivalent to x (the same objective) with every parameter at
+        or above its bound, where the objective has such a symmetry (a template
+        column and minus it; only sign changes, so the same in scaled units). The
+        Newton iterations use it for steps that cross a bound.
     """
     x0 = np.asarray(x0, dtype=float)
     lower = np.asarray(lower, dtype=float)
@@ -347,13 +370,13 @@ def minimize(
         out = minimize(lambda phi: fun(phi * scale), x0 / scale, lower / scale,
                        ftol_rel=ftol_rel, ftol_abs=ftol_abs, xtol_abs=xtol_abs,
                        maxeval=maxeval, check=check, gradient=scaled_gradient,
-                       hessian=scaled_hessian)
+                       hessian=scaled_hessian, canonical=canonical)
         return dataclasses.replace(out, initial=x0, final=out.final * scale, lower=lower)
     rec = _Recorder(fun, gradient, hessian if gradient is not None else None)
     last: list[_Point] = []
     if rec.derivatives is not None:
         optimizer = "Newton"
-        code = _newton(rec, x0, lower, last)
+        code = _newton(rec, x0, lower, last, canonical)
         if code.startswith("NEWTON_FAILED"):
             # BOBYQA from the start, as without a Hessian
             code = _bobyqa(rec, x0, lower, _bobyqa_step(x0, lower), ftol_rel, ftol_abs,
