@@ -211,9 +211,8 @@ class DenseFactor:
             raise np.linalg.LinAlgError("trtri failed")
         m_inv = li.T @ li
         s = m_inv if with_x else li[:q, :q].T @ li[:q, :q]
-        s_c = s[:, c]
-        pm = a_w @ s_c
-        qm = (a_w @ s) @ a_w.T
+        t_w = a_w @ s  # P = t_w[:, c] (S is symmetric), Q = t_w A_W'
+        pm = t_w[:, c]
         # L' z = r e_last gives z
         rhs = np.zeros(order)
         rhs[-1] = L[-1, -1]
@@ -227,9 +226,14 @@ class DenseFactor:
         v = pairs @ ve
         r2_1 = 2.0 * (pairs @ (zc * az))
         grad = 2.0 * (pairs @ pm.diagonal()) + (nn / r2) * r2_1
-        per_pair = (2.0 * s_c[c] * (self._a_rr - qm) - 2.0 * pm * pm.T
-                    + ((2.0 * nn / r2) * np.multiply.outer(zc, zc)) * self._a_rr)
-        hess = (pairs @ per_pair @ pairs.T - (2.0 * nn / r2) * (v @ m_inv @ v.T)
+        # half the per-pair terms of the Hessian: tr(S Omega_ij), tr(S Omega_i S
+        # Omega_j), nn z' Omega_ij z / r^2
+        half = self._a_rr - t_w @ a_w.T
+        half *= s[c[:, None], c]
+        half -= pm * pm.T
+        zn = (nn / r2) * zc
+        half += np.multiply.outer(zn, zc) * self._a_rr
+        hess = (2.0 * (pairs @ half @ pairs.T) - (2.0 * nn / r2) * (v @ m_inv @ v.T)
                 - (nn / (r2 * r2)) * np.multiply.outer(r2_1, r2_1))
         return grad, (hess + hess.T) / 2.0
 
