@@ -273,7 +273,7 @@ def _newton(rec: _Recorder, x0: np.ndarray, lower: np.ndarray,
         free = ~((x <= lower) & (g > 0))
         every = bool(free.all())
         try:
-            raw, vec = np.linalg.eigh(h if every else h[np.ix_(free, free)])
+            raw, vec = _eigh(h if every else h[np.ix_(free, free)])
         except np.linalg.LinAlgError:
             return "NEWTON_FAILED: Hessian"
         eig = np.abs(raw)
@@ -413,7 +413,7 @@ def minimize(
             pt = last[0]
             interior = (pt.x - lower) > BOUNDARY_TOL
             known = {"f0": pt.f, "g0": pt.g, "interior": interior,
-                     "hessian": pt.h[np.ix_(interior, interior)]}
+                     "hessian": pt.h if interior.all() else pt.h[np.ix_(interior, interior)]}
         result = _polish(rec, lower, check_optimum(rec, rec.best_x, lower, gradient=grad,
                                                    **known), grad, xtol=xtol_abs)
         if not result.ok:
@@ -468,7 +468,7 @@ def _polish(rec: _Recorder, lower: np.ndarray, result: ConvergenceCheck,
             break
         free = np.flatnonzero(result.interior)
         try:
-            eig, vec = np.linalg.eigh(result.hessian)
+            eig, vec = _eigh(result.hessian)
         except np.linalg.LinAlgError:
             break
         delta = _newton_parts(eig, vec, result.gradient[free])[0]
@@ -502,6 +502,25 @@ def _polish(rec: _Recorder, lower: np.ndarray, result: ConvergenceCheck,
             break
         rec.best_x, rec.best_f = x, f
     return result
+
+
+_last_eigh: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+
+
+def _eigh(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.linalg.eigh(h)``, remembered for the last matrix.
+
+    The Newton iterations, the check and its polish take the eigendecomposition of
+    the same Hessian (the same array) up to four times. The arrays are never
+    modified in place; the remembered entry is replaced as one tuple.
+    """
+    global _last_eigh
+    last = _last_eigh
+    if last is not None and last[0] is h:
+        return last[1], last[2]
+    eig, vec = np.linalg.eigh(h)
+    _last_eigh = (h, eig, vec)
+    return eig, vec
 
 
 def _noise(f: float) -> float:
@@ -601,7 +620,7 @@ def check_optimum(
         if not np.all(np.isfinite(hess)):
             messages.append("the finite-difference Hessian at the optimum is not finite")
             return ConvergenceCheck(grad, hess, interior, np.inf, tuple(messages))
-        eig, vec = np.linalg.eigh(hess)
+        eig, vec = _eigh(hess)
         decrease = float(np.sum(_newton_parts(eig, vec, g)[1])) / 2.0
         if eig[0] <= 0 and probe and _descends_along(fun, x, f0, lower, free, eig, vec):
             nneg = int(np.sum(eig <= 0))
