@@ -612,9 +612,11 @@ def _design_blas_threads(data: Any) -> contextlib.AbstractContextManager[Any]:
 
 def _scales_differ(X: np.ndarray) -> bool:
     """lme4's check of predictor scales over the non-binary columns of X."""
-    # (c == 0) | (c == 1) is what np.isin(c, (0.0, 1.0)) computes, without its set-up
-    cols = [c for c in X.T if not ((c == 0.0) | (c == 1.0)).all()]
-    sds = np.array([np.std(c, ddof=1) for c in cols if len(c) > 1])
+    if X.shape[0] < 2:
+        return False
+    # (X == 0) | (X == 1) is what np.isin(X, (0.0, 1.0)) computes, without its set-up
+    binary = ((X == 0.0) | (X == 1.0)).all(axis=0)
+    sds = X[:, ~binary].std(axis=0, ddof=1)
     sds = sds[sds > 0]
     if len(sds) == 0:
         return False
