@@ -579,17 +579,20 @@ def check_optimum(
     if interior is None or not np.array_equal(here, interior):
         hessian = None
     interior = here
-    grad = np.zeros(t)
     messages: list[str] = []
 
     def at(delta: np.ndarray) -> float:
         return fun(x + delta)
 
+    grad = np.zeros(t)
     for i in range(t):
+        if exact is not None and interior[i]:
+            grad[i] = exact[i]
+            continue
         e = np.zeros(t)
         e[i] = h[i]
         if interior[i]:
-            grad[i] = exact[i] if exact is not None else (at(e) - at(-e)) / (2 * h[i])
+            grad[i] = (at(e) - at(-e)) / (2 * h[i])
         else:
             fwd = at(e)
             grad[i] = (fwd - f0) / h[i]
@@ -650,9 +653,11 @@ def _newton_parts(eig: np.ndarray, vec: np.ndarray,
                   g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The Newton step ``H^{-1} g`` and the terms of ``g' H^{-1} g`` over the
     directions of positive curvature (all of them when H is positive definite)."""
-    pos = eig > 0
-    along = vec[:, pos].T @ g
-    return vec[:, pos] @ (along / eig[pos]), along**2 / eig[pos]
+    if eig.size and eig[0] <= 0:  # eigh returns them in ascending order
+        pos = eig > 0
+        eig, vec = eig[pos], vec[:, pos]
+    along = vec.T @ g
+    return vec @ (along / eig), along**2 / eig
 
 
 def _descends_along(fun: Objective, x: np.ndarray, f0: float, lower: np.ndarray,
