@@ -16,7 +16,9 @@ This module knows nothing about formulas or models.
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg.blas import dsymm, dtrmm, dtrsv
@@ -55,6 +57,62 @@ def dense_cross_products(A: CrossProducts) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class _EntryPlan:
+    """Where theta sits in Lambda~, for a shape of terms (read-only arrays).
+
+    pos: flat positions of Lambda~'s entries that hold theta; src: the index into
+    theta of each; r, c: each entry's absolute template row and column; pairs:
+    (ntheta, entries) indicator of the entries of each parameter; rr: flat positions
+    in A~ of the pairs of entries' rows; shift: the identity added to the random
+    effects' diagonal of Omega.
+    """
+
+    ntheta: int
+    pos: np.ndarray
+    src: np.ndarray
+    r: np.ndarray
+    c: np.ndarray
+    pairs: np.ndarray
+    entries: np.ndarray
+    rr: np.ndarray
+    shift: np.ndarray
+
+
+@functools.lru_cache(maxsize=64)
+def _entry_plan(shape: tuple[tuple[int, int], ...], order: int,
+                layout: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]) -> _EntryPlan:
+    """The :class:`_EntryPlan` of terms with ``shape`` ((levels, k) per term) and
+    template positions ``layout``; cached, since it depends on no data (refits,
+    bootstrap replicates and repeated fits of one formula share it)."""
+    pos, src, row_idx, col_idx = [], [], [], []
+    start, offset = 0, 0
+    for (nlev, k), (rows, cols) in zip(shape, layout, strict=True):
+        rows_a, cols_a = np.array(rows, dtype=np.intp), np.array(cols, dtype=np.intp)
+        base = offset + np.arange(nlev)[:, None] * k  # (l, 1)
+        r_abs = base + rows_a[None, :]  # (l, t_j)
+        c_abs = base + cols_a[None, :]
+        pos.append((r_abs * order + c_abs).ravel())
+        src.append(np.broadcast_to(start + np.arange(len(rows)), r_abs.shape).ravel())
+        row_idx.append(r_abs.ravel())
+        col_idx.append(c_abs.ravel())
+        start += len(rows)
+        offset += nlev * k
+    src_all = np.concatenate(src)
+    r_all = np.concatenate(row_idx)
+    entries = np.arange(len(src_all))
+    pairs = np.zeros((start, len(src_all)))
+    pairs[src_all, entries] = 1.0
+    shift = np.zeros(order)
+    shift[:offset] = 1.0
+    plan = _EntryPlan(start, np.concatenate(pos), src_all, r_all, np.concatenate(col_idx),
+                      pairs, entries, r_all[:, None] * order + r_all[None, :], shift)
+    for value in vars(plan).values():
+        if isinstance(value, np.ndarray):
+            value.flags.writeable = False
+    return plan
+
+
 class DenseFactor:
     """Dense lower Cholesky factor of ``Omega(theta)``, updated in place.
 
@@ -72,37 +130,14 @@ class DenseFactor:
         self.order = self.a.shape[0]
         self.p = A.xx.shape[0] - 1
         self.q = self.order - self.p - 1
-        # Lambda~'s nonzeros: (flat position, index into theta); the identity elsewhere
-        # on the diagonal of the [X y] part. And, per entry of Lambda~, the parameter it
-        # belongs to with its (level, r, c) positions for the gradient.
-        pos, src, row_idx, col_idx = [], [], [], []
-        start, offset = 0, 0
-        for faces, (rows, cols) in zip(A.diag, layout, strict=True):
-            nlev, k = faces.shape[0], faces.shape[1]
-            base = offset + np.arange(nlev)[:, None] * k  # (l, 1)
-            r_abs = base + rows[None, :]  # (l, t_j)
-            c_abs = base + cols[None, :]
-            pos.append((r_abs * self.order + c_abs).ravel())
-            src.append(np.broadcast_to(start + np.arange(len(rows)), r_abs.shape).ravel())
-            row_idx.append(r_abs.ravel())
-            col_idx.append(c_abs.ravel())
-            start += len(rows)
-            offset += nlev * k
-        self.ntheta = start
-        self._pos = np.concatenate(pos)
-        self._src = np.concatenate(src)
-        self._r = np.concatenate(row_idx)  # template row of each entry (absolute)
-        self._c = np.concatenate(col_idx)
-        # for the Hessian: A~ at pairs of entries' template rows, and which parameter
-        # each entry belongs to
-        self._a_rr = self.a[np.ix_(self._r, self._r)]
-        self._pairs = np.zeros((self.ntheta, len(self._src)))
-        self._pairs[self._src, np.arange(len(self._src))] = 1.0
-        self._entries = np.arange(len(self._src))
+        shape = tuple((faces.shape[0], faces.shape[1]) for faces in A.diag)
+        plan = _entry_plan(shape, self.order, tuple(tuple(map(tuple, rc)) for rc in layout))
+        self.ntheta = plan.ntheta
+        self._pos, self._src, self._r, self._c = plan.pos, plan.src, plan.r, plan.c
+        self._pairs, self._entries, self._shift = plan.pairs, plan.entries, plan.shift
+        # for the Hessian: A~ at pairs of entries' template rows
+        self._a_rr = self.a.take(plan.rr)
         self._lam = np.eye(self.order)
-        self._shift = np.zeros(self.order)
-        self._shift[: self.q] = 1.0
-        self._diag = np.arange(self.order) * (self.order + 1)
         self.L = np.zeros((self.order, self.order))
         self._g = np.zeros((self.order, self.order))  # Lambda~' A~ (C-ordered)
         self._theta_key: bytes | None = None  # theta of L (None: no valid factor)
