@@ -63,8 +63,11 @@ class _EntryPlan:
 
     pos: flat positions of Lambda~'s entries that hold theta; src: the index into
     theta of each; r, c: each entry's absolute template row and column; pairs:
-    (ntheta, entries) indicator of the entries of each parameter; rr: flat positions
-    in A~ of the pairs of entries' rows; shift: the identity added to the random
+    (ntheta, entries) indicator of the entries of each parameter; rr, rq: flat
+    positions of the pairs of entries' rows in A~ and in a (q, q) array; flat: for
+    w = q and w = q + p, the flat positions in a (q, w) array of (r_e, c_f) and in a
+    (w, w) array of (c_e, c_f) (``take`` on them is several times faster than
+    two-dimensional fancy indexing); shift: the identity added to the random
     effects' diagonal of Omega.
     """
 
@@ -74,8 +77,9 @@ class _EntryPlan:
     r: np.ndarray
     c: np.ndarray
     pairs: np.ndarray
-    entries: np.ndarray
     rr: np.ndarray
+    rq: np.ndarray
+    flat: dict[int, tuple[np.ndarray, np.ndarray]]
     shift: np.ndarray
 
 
@@ -100,16 +104,19 @@ def _entry_plan(shape: tuple[tuple[int, int], ...], order: int,
         offset += nlev * k
     src_all = np.concatenate(src)
     r_all = np.concatenate(row_idx)
-    entries = np.arange(len(src_all))
     pairs = np.zeros((start, len(src_all)))
-    pairs[src_all, entries] = 1.0
+    pairs[src_all, np.arange(len(src_all))] = 1.0
     shift = np.zeros(order)
     shift[:offset] = 1.0
-    plan = _EntryPlan(start, np.concatenate(pos), src_all, r_all, np.concatenate(col_idx),
-                      pairs, entries, r_all[:, None] * order + r_all[None, :], shift)
-    for value in vars(plan).values():
-        if isinstance(value, np.ndarray):
-            value.flags.writeable = False
+    c_all = np.concatenate(col_idx)
+    flat = {w: (r_all[:, None] * w + c_all[None, :], c_all[:, None] * w + c_all[None, :])
+            for w in (offset, order - 1)}
+    plan = _EntryPlan(start, np.concatenate(pos), src_all, r_all, c_all, pairs,
+                      r_all[:, None] * order + r_all[None, :],
+                      r_all[:, None] * offset + r_all[None, :], flat, shift)
+    arrays = [v for v in vars(plan).values() if isinstance(v, np.ndarray)]
+    for value in arrays + [a for pair in flat.values() for a in pair]:
+        value.flags.writeable = False
     return plan
 
 
@@ -134,7 +141,8 @@ class DenseFactor:
         plan = _entry_plan(shape, self.order, tuple(tuple(map(tuple, rc)) for rc in layout))
         self.ntheta = plan.ntheta
         self._pos, self._src, self._r, self._c = plan.pos, plan.src, plan.r, plan.c
-        self._pairs, self._entries, self._shift = plan.pairs, plan.entries, plan.shift
+        self._pairs, self._shift, self._rq = plan.pairs, plan.shift, plan.rq
+        self._flat = plan.flat
         # for the Hessian: A~ at pairs of entries' template rows
         self._a_rr = self.a.take(plan.rr)
         self._lam = np.eye(self.order)
@@ -237,8 +245,10 @@ class DenseFactor:
         w = k if with_x else q
         L = self.L
         c, pairs = self._c, self._pairs
-        rows = self._g.T[self._r]  # a_e: rows of A~ Lambda~ = G'
-        a_w = rows[:, :w]
+        r = self._r
+        # the rows of A~ Lambda~ = G' at the random effects: entry e's a_e is row r_e
+        u = self._g.T[:q]
+        u_w = u[:, :w]
         # M^{-1} and S from the inverse of L's leading block (its leading q x q block is
         # the inverse of L_ZZ)
         li, info = dtrtri(L[:k, :k], lower=1)
@@ -246,25 +256,28 @@ class DenseFactor:
             raise np.linalg.LinAlgError("trtri failed")
         m_inv = li.T @ li
         s = m_inv if with_x else li[:q, :q].T @ li[:q, :q]
-        t_w = a_w @ s  # P = t_w[:, c] (S is symmetric), Q = t_w A_W'
-        pm = t_w[:, c]
+        t_u = u_w @ s  # P = t_u[r, c] (S is symmetric), Q = (t_u U_W')[r, r]
+        rc, cc = self._flat[w]
+        pm = t_u.take(rc)
         # L' z = r e_last gives z
         rhs = np.zeros(order)
         rhs[-1] = L[-1, -1]
         z = dtrsv(L, rhs, lower=1, trans=1)
         r2 = L[-1, -1] ** 2
         zc = z[c]
-        az = rows @ z
-        # (Omega_i z) over Z and X: per entry a_e z_{c_e} + e_{c_e} (a_e . z)
-        ve = rows[:, :k] * zc[:, None]
-        ve[self._entries, c] += az
-        v = pairs @ ve
+        az = (u @ z)[r]
+        # (Omega_i z) over Z and X: the sum over i's entries of a_e z_{c_e} + e_{c_e}
+        # (a_e . z); (parameter, row) and (parameter, column) pairs are unique
+        wz = np.zeros((len(pairs), q))
+        wz[self._src, r] = zc
+        v = wz @ u[:, :k]
+        v[self._src, c] += az
         r2_1 = 2.0 * (pairs @ (zc * az))
         grad = 2.0 * (pairs @ pm.diagonal()) + (nn / r2) * r2_1
         # half the per-pair terms of the Hessian: tr(S Omega_ij), tr(S Omega_i S
         # Omega_j), nn z' Omega_ij z / r^2
-        half = self._a_rr - t_w @ a_w.T
-        half *= s[c[:, None], c]
+        half = (self.a[:q, :q] - t_u @ u_w.T).take(self._rq)
+        half *= s.take(cc)
         half -= pm * pm.T
         zn = (nn / r2) * zc
         half += np.multiply.outer(zn, zc) * self._a_rr
