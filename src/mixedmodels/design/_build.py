@@ -21,7 +21,7 @@ from mixedmodels.design._frame import (
 from mixedmodels.design._prepare import PreparedColumns, prepare, prepare_columns
 from mixedmodels.design._rank import (
     RankDeficiencyWarning,
-    independent_columns,
+    independent_basis,
     rank_deficiency_message,
 )
 from mixedmodels.design._reterms import ReTerm, build_reterm, check_grouping
@@ -186,8 +186,8 @@ def build_design(
     if off is not None and not np.isfinite(off).all():
         raise DataError("offset has infinite values")
 
-    _check_residual_variation(y if off is None else y - off, X, parsed)
-    mask = independent_columns(X)
+    mask, basis = independent_basis(X)
+    _check_residual_variation(y if off is None else y - off, basis, parsed)
     dropped = tuple(n for n, k in zip(fixed_spec.names, mask, strict=True) if not k)
     if dropped:
         warnings.warn(rank_deficiency_message(dropped), RankDeficiencyWarning, stacklevel=2)
@@ -248,22 +248,20 @@ def _check_finite_columns(prepared: PreparedColumns, variables: list[str]) -> No
             raise DataError(f"variable {name!r} has {count} infinite value{'s' * (count > 1)}")
 
 
-def _check_residual_variation(y: np.ndarray, X: np.ndarray, parsed: ParsedFormula) -> None:
+def _check_residual_variation(y: np.ndarray, basis: np.ndarray, parsed: ParsedFormula) -> None:
     """Refuse a response that the fixed effects reproduce exactly (e.g. a constant).
 
     Then every theta gives a zero penalised residual sum of squares: the criterion
-    is -infinity and there is no residual variance to estimate.
+    is -infinity and there is no residual variance to estimate. ``basis`` is an
+    orthonormal basis of X's column space (:func:`independent_basis`); y is projected
+    off it twice, as the basis was built (the same residual as a least-squares fit).
     """
     scale = float(np.max(np.abs(y), initial=0.0))
-    if X.shape[1]:
-        try:
-            with np.errstate(all="ignore"):
-                coef, *_ = np.linalg.lstsq(X, y, rcond=None)
-                resid = y - X @ coef
-        except np.linalg.LinAlgError:  # extreme magnitudes: leave it to the engine
-            return
-    else:
-        resid = y
+    resid = y
+    if basis.shape[1]:
+        with np.errstate(all="ignore"):  # extreme magnitudes: left to the engine
+            for _ in range(2):
+                resid = resid - basis @ (basis.T @ resid)
     if scale == 0.0 or float(np.max(np.abs(resid), initial=0.0)) <= 1e-12 * scale:
         name = parsed.response_label or parsed.response
         raise DataError(
