@@ -152,6 +152,7 @@ def build_design(
         if vector is not None:
             drop |= np.isnan(vector)
     n_total = frame.shape[0]
+    finite = False
     for _ in range(2):
         if drop.all():
             raise DataError(
@@ -167,6 +168,11 @@ def build_design(
         prepared = prepare(rows, variables, row_index)
         _check_finite_columns(prepared, variables)
         y, X, fixed_spec, reterms = _evaluate(parsed, prepared, rows, allow_python)
+        # the usual case first: nothing missing, nothing infinite
+        finite = (bool(np.isfinite(y).all()) and bool(np.isfinite(X).all())
+                  and all(np.isfinite(term.z).all() for term in reterms))
+        if finite:
+            break
         bad = np.isnan(y) | np.isnan(X).any(axis=1)
         for term in reterms:
             bad |= np.isnan(term.z).any(axis=1)
@@ -176,10 +182,11 @@ def build_design(
     else:  # pragma: no cover - a second pass never yields new missing values
         raise DataError("missing values remain after dropping incomplete rows")
 
-    _check_finite(y, (parsed.response_label or parsed.response,), "response")
-    _check_finite(X, fixed_spec.names, "fixed-effects column")
-    for term in reterms:
-        _check_finite(term.z, term.cnames, f"random-effects column of {term.name!r}")
+    if not finite:
+        _check_finite(y, (parsed.response_label or parsed.response,), "response")
+        _check_finite(X, fixed_spec.names, "fixed-effects column")
+        for term in reterms:
+            _check_finite(term.z, term.cnames, f"random-effects column of {term.name!r}")
     check_grouping(reterms, y.shape[0])
     w = _check_weights(w[keep]) if w is not None else None
     off = off[keep] if off is not None else None
