@@ -616,14 +616,20 @@ def _scales_differ(X: np.ndarray) -> bool:
         return False
     # (X == 0) | (X == 1) is what np.isin(X, (0.0, 1.0)) computes, without its set-up
     binary = ((X == 0.0) | (X == 1.0)).all(axis=0)
-    sds = X[:, ~binary].std(axis=0, ddof=1)
+    cols = X[:, ~binary]
+    # np.std(cols, axis=0, ddof=1), step by step as numpy computes it (its Python
+    # wrapper costs more than the arithmetic on a small design)
+    dev = cols - cols.sum(axis=0, keepdims=True) / X.shape[0]
+    sds = np.sqrt((dev * dev).sum(axis=0) / (X.shape[0] - 1))
     sds = sds[sds > 0]
     if len(sds) == 0:
         return False
-    logs = np.abs(np.log(sds))
-    ratios = np.abs(np.subtract.outer(np.log(sds), np.log(sds)))
+    # a scale beyond the limit either way, or two scales whose ratio is (the largest
+    # ratio is that of the largest and the smallest)
+    logs = np.log(sds)
+    hi, lo = float(logs.max()), float(logs.min())
     limit = math.log(SCALE_RATIO_TOL)
-    return bool(np.any(logs > limit) or np.any(ratios > limit))
+    return hi > limit or -lo > limit or hi - lo > limit
 
 
 def _frame_name(data: Any) -> str:
