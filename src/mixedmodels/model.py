@@ -83,6 +83,17 @@ def template_indices(k: int) -> tuple[np.ndarray, np.ndarray]:
     return rows, cols
 
 
+@functools.cache
+def template_column_diagonals(k: int) -> np.ndarray:
+    """For each entry of theta in a k x k template (:func:`template_indices`'s
+    order), the position of the diagonal entry of its column. Cached; read-only."""
+    rows, cols = template_indices(k)
+    diagonal = {int(c): i for i, (r, c) in enumerate(zip(rows, cols, strict=True)) if r == c}
+    out = np.array([diagonal[int(c)] for c in cols], dtype=np.intp)
+    out.flags.writeable = False
+    return out
+
+
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
     """The factor's read-outs at one theta.
@@ -201,6 +212,7 @@ class LinearMixedModel:
         for rows, cols in self._layout:
             lower.extend(np.where(rows == cols, 0.0, -np.inf))
         self.lower = np.array(lower)
+        self._column_diagonal: np.ndarray | None = None
         self._theta_scale: np.ndarray | None = None
         self._gradient_plans: dict[bool, ObjectiveGradient] = {}
         self._fitted = False
@@ -336,6 +348,22 @@ class LinearMixedModel:
             self._theta_scale = np.array(out)
         return self._theta_scale
 
+    def canonical_theta(self, theta: np.ndarray) -> np.ndarray:
+        """The theta with non-negative template diagonals that gives the same model.
+
+        A template column and minus it give the same covariance (lambda lambda'),
+        hence the same objective: each column whose diagonal entry is negative is
+        negated.
+        """
+        if self._column_diagonal is None:
+            # theta's position of the diagonal entry of each entry's template column
+            self._column_diagonal = np.concatenate([
+                start + template_column_diagonals(k)
+                for k, _, start, _ in self._lambda_plan
+            ])
+        theta = np.asarray(theta, dtype=float)
+        return np.where(theta[self._column_diagonal] < 0.0, -theta, theta)
+
     def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
         """The lower-triangular template of each term for ``theta``."""
         out = []
@@ -449,7 +477,8 @@ class LinearMixedModel:
         with self.blas_threads():
             objective, gradient, hessian = self._optimised_functions()
             opt = minimize(objective, x0, self.lower, check=check,
-                           scale=self.theta_scale(), gradient=gradient, hessian=hessian)
+                           scale=self.theta_scale(), gradient=gradient, hessian=hessian,
+                           canonical=self.canonical_theta)
             return LmerFit.from_model(self, opt.final, opt, self.fit_warnings(opt))
 
     def _optimised_functions(self) -> tuple[Any, Any, Any]:
@@ -506,7 +535,7 @@ class LinearMixedModel:
     def blas_threads(self) -> contextlib.AbstractContextManager[Any]:
         """A context limiting BLAS to one thread when every dense block is small."""
         if self._chol.largest_dense_order() < BLAS_THREADS_MIN_ORDER:
-            return _blas_controller().limit(limits=1, user_api="blas")
+            return _OneBlasThread()
         return contextlib.nullcontext()
 
     def fit_warnings(self, opt: Any) -> list[str]:
@@ -543,27 +572,64 @@ def _blas_controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+@functools.cache
+def _blas_libraries() -> tuple[Any, ...]:
+    """threadpoolctl's controllers of the loaded BLAS libraries (numpy's and SciPy's)."""
+    return tuple(lib for lib in _blas_controller().lib_controllers if lib.user_api == "blas")
+
+
+class _OneBlasThread(contextlib.AbstractContextManager):
+    """One BLAS thread inside the context, the previous counts restored on exit.
+
+    What ``threadpool_limits(1, user_api="blas")`` does, for the libraries found once
+    (:func:`_blas_libraries`): threadpoolctl's context re-reads every library's
+    information on each entry (15 us, twice per ``lmer`` call; this costs 5 us), and
+    a library already at one thread is left alone.
+    """
+
+    def __enter__(self) -> _OneBlasThread:
+        self._restore = []
+        for lib in _blas_libraries():
+            n = lib.get_num_threads()
+            if n != 1:
+                lib.set_num_threads(1)
+                self._restore.append((lib, n))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for lib, n in self._restore:
+            lib.set_num_threads(n)
+
+
 def _design_blas_threads(data: Any) -> contextlib.AbstractContextManager[Any]:
     """One BLAS thread while the design of a data frame of fewer than
     ``DESIGN_BLAS_THREADS_MIN_ROWS`` rows is built."""
     shape = getattr(data, "shape", None)
     if shape and isinstance(shape[0], int) and shape[0] < DESIGN_BLAS_THREADS_MIN_ROWS:
-        return _blas_controller().limit(limits=1, user_api="blas")
+        return _OneBlasThread()
     return contextlib.nullcontext()
 
 
 def _scales_differ(X: np.ndarray) -> bool:
     """lme4's check of predictor scales over the non-binary columns of X."""
-    # (c == 0) | (c == 1) is what np.isin(c, (0.0, 1.0)) computes, without its set-up
-    cols = [c for c in X.T if not ((c == 0.0) | (c == 1.0)).all()]
-    sds = np.array([np.std(c, ddof=1) for c in cols if len(c) > 1])
+    if X.shape[0] < 2:
+        return False
+    # (X == 0) | (X == 1) is what np.isin(X, (0.0, 1.0)) computes, without its set-up
+    binary = ((X == 0.0) | (X == 1.0)).all(axis=0)
+    cols = X[:, ~binary]
+    # np.std(cols, axis=0, ddof=1), step by step as numpy computes it (its Python
+    # wrapper costs more than the arithmetic on a small design)
+    dev = cols - cols.sum(axis=0, keepdims=True) / X.shape[0]
+    sds = np.sqrt((dev * dev).sum(axis=0) / (X.shape[0] - 1))
     sds = sds[sds > 0]
     if len(sds) == 0:
         return False
-    logs = np.abs(np.log(sds))
-    ratios = np.abs(np.subtract.outer(np.log(sds), np.log(sds)))
+    # a scale beyond the limit either way, or two scales whose ratio is (the largest
+    # ratio is that of the largest and the smallest)
+    logs = np.log(sds)
+    hi, lo = float(logs.max()), float(logs.min())
     limit = math.log(SCALE_RATIO_TOL)
-    return bool(np.any(logs > limit) or np.any(ratios > limit))
+    return hi > limit or -lo > limit or hi - lo > limit
 
 
 def _frame_name(data: Any) -> str:

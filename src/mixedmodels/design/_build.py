@@ -21,7 +21,7 @@ from mixedmodels.design._frame import (
 from mixedmodels.design._prepare import PreparedColumns, prepare, prepare_columns
 from mixedmodels.design._rank import (
     RankDeficiencyWarning,
-    independent_columns,
+    independent_basis,
     rank_deficiency_message,
 )
 from mixedmodels.design._reterms import ReTerm, build_reterm, check_grouping
@@ -152,6 +152,7 @@ def build_design(
         if vector is not None:
             drop |= np.isnan(vector)
     n_total = frame.shape[0]
+    finite = False
     for _ in range(2):
         if drop.all():
             raise DataError(
@@ -167,6 +168,11 @@ def build_design(
         prepared = prepare(rows, variables, row_index)
         _check_finite_columns(prepared, variables)
         y, X, fixed_spec, reterms = _evaluate(parsed, prepared, rows, allow_python)
+        # the usual case first: nothing missing, nothing infinite
+        finite = (bool(np.isfinite(y).all()) and bool(np.isfinite(X).all())
+                  and all(np.isfinite(term.z).all() for term in reterms))
+        if finite:
+            break
         bad = np.isnan(y) | np.isnan(X).any(axis=1)
         for term in reterms:
             bad |= np.isnan(term.z).any(axis=1)
@@ -176,18 +182,19 @@ def build_design(
     else:  # pragma: no cover - a second pass never yields new missing values
         raise DataError("missing values remain after dropping incomplete rows")
 
-    _check_finite(y, (parsed.response_label or parsed.response,), "response")
-    _check_finite(X, fixed_spec.names, "fixed-effects column")
-    for term in reterms:
-        _check_finite(term.z, term.cnames, f"random-effects column of {term.name!r}")
+    if not finite:
+        _check_finite(y, (parsed.response_label or parsed.response,), "response")
+        _check_finite(X, fixed_spec.names, "fixed-effects column")
+        for term in reterms:
+            _check_finite(term.z, term.cnames, f"random-effects column of {term.name!r}")
     check_grouping(reterms, y.shape[0])
     w = _check_weights(w[keep]) if w is not None else None
     off = off[keep] if off is not None else None
     if off is not None and not np.isfinite(off).all():
         raise DataError("offset has infinite values")
 
-    _check_residual_variation(y if off is None else y - off, X, parsed)
-    mask = independent_columns(X)
+    mask, basis = independent_basis(X)
+    _check_residual_variation(y if off is None else y - off, basis, parsed)
     dropped = tuple(n for n, k in zip(fixed_spec.names, mask, strict=True) if not k)
     if dropped:
         warnings.warn(rank_deficiency_message(dropped), RankDeficiencyWarning, stacklevel=2)
@@ -248,22 +255,20 @@ def _check_finite_columns(prepared: PreparedColumns, variables: list[str]) -> No
             raise DataError(f"variable {name!r} has {count} infinite value{'s' * (count > 1)}")
 
 
-def _check_residual_variation(y: np.ndarray, X: np.ndarray, parsed: ParsedFormula) -> None:
+def _check_residual_variation(y: np.ndarray, basis: np.ndarray, parsed: ParsedFormula) -> None:
     """Refuse a response that the fixed effects reproduce exactly (e.g. a constant).
 
     Then every theta gives a zero penalised residual sum of squares: the criterion
-    is -infinity and there is no residual variance to estimate.
+    is -infinity and there is no residual variance to estimate. ``basis`` is an
+    orthonormal basis of X's column space (:func:`independent_basis`); y is projected
+    off it twice, as the basis was built (the same residual as a least-squares fit).
     """
     scale = float(np.max(np.abs(y), initial=0.0))
-    if X.shape[1]:
-        try:
-            with np.errstate(all="ignore"):
-                coef, *_ = np.linalg.lstsq(X, y, rcond=None)
-                resid = y - X @ coef
-        except np.linalg.LinAlgError:  # extreme magnitudes: leave it to the engine
-            return
-    else:
-        resid = y
+    resid = y
+    if basis.shape[1]:
+        with np.errstate(all="ignore"):  # extreme magnitudes: left to the engine
+            for _ in range(2):
+                resid = resid - basis @ (basis.T @ resid)
     if scale == 0.0 or float(np.max(np.abs(resid), initial=0.0)) <= 1e-12 * scale:
         name = parsed.response_label or parsed.response
         raise DataError(

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["RankDeficiencyWarning", "independent_columns", "rank_deficiency_message"]
+__all__ = ["RankDeficiencyWarning", "independent_basis", "independent_columns",
+           "rank_deficiency_message"]
 
 
 class RankDeficiencyWarning(UserWarning):
@@ -41,8 +42,15 @@ def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
     numpy.ndarray
         bool (p,), True for columns kept.
     """
+    return independent_basis(X, tol)[0]
+
+
+def independent_basis(X: np.ndarray, tol: float = 1e-7) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`independent_columns` and the orthonormal basis of X's column space
+    that it builds, (n, number kept)."""
     n, p = X.shape
     keep = np.zeros(p, dtype=bool)
+    kept: list[np.ndarray] = []
     basis = np.empty((n, 0))
     for j in range(p):
         column = X[:, j].astype(float)
@@ -56,5 +64,6 @@ def independent_columns(X: np.ndarray, tol: float = 1e-7) -> np.ndarray:
         if rnorm < tol * norm:
             continue
         keep[j] = True
-        basis = np.column_stack([basis, residual / rnorm])
-    return keep
+        kept.append(residual / rnorm)
+        basis = np.column_stack(kept)
+    return keep, basis

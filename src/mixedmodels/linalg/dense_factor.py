@@ -16,7 +16,9 @@ This module knows nothing about formulas or models.
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg.blas import dsymm, dtrmm, dtrsv
@@ -55,6 +57,69 @@ def dense_cross_products(A: CrossProducts) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class _EntryPlan:
+    """Where theta sits in Lambda~, for a shape of terms (read-only arrays).
+
+    pos: flat positions of Lambda~'s entries that hold theta; src: the index into
+    theta of each; r, c: each entry's absolute template row and column; pairs:
+    (ntheta, entries) indicator of the entries of each parameter; rr, rq: flat
+    positions of the pairs of entries' rows in A~ and in a (q, q) array; flat: for
+    w = q and w = q + p, the flat positions in a (q, w) array of (r_e, c_f) and in a
+    (w, w) array of (c_e, c_f) (``take`` on them is several times faster than
+    two-dimensional fancy indexing); shift: the identity added to the random
+    effects' diagonal of Omega.
+    """
+
+    ntheta: int
+    pos: np.ndarray
+    src: np.ndarray
+    r: np.ndarray
+    c: np.ndarray
+    pairs: np.ndarray
+    rr: np.ndarray
+    rq: np.ndarray
+    flat: dict[int, tuple[np.ndarray, np.ndarray]]
+    shift: np.ndarray
+
+
+@functools.lru_cache(maxsize=64)
+def _entry_plan(shape: tuple[tuple[int, int], ...], order: int,
+                layout: tuple[tuple[tuple[int, ...], tuple[int, ...]], ...]) -> _EntryPlan:
+    """The :class:`_EntryPlan` of terms with ``shape`` ((levels, k) per term) and
+    template positions ``layout``; cached, since it depends on no data (refits,
+    bootstrap replicates and repeated fits of one formula share it)."""
+    pos, src, row_idx, col_idx = [], [], [], []
+    start, offset = 0, 0
+    for (nlev, k), (rows, cols) in zip(shape, layout, strict=True):
+        rows_a, cols_a = np.array(rows, dtype=np.intp), np.array(cols, dtype=np.intp)
+        base = offset + np.arange(nlev)[:, None] * k  # (l, 1)
+        r_abs = base + rows_a[None, :]  # (l, t_j)
+        c_abs = base + cols_a[None, :]
+        pos.append((r_abs * order + c_abs).ravel())
+        src.append(np.broadcast_to(start + np.arange(len(rows)), r_abs.shape).ravel())
+        row_idx.append(r_abs.ravel())
+        col_idx.append(c_abs.ravel())
+        start += len(rows)
+        offset += nlev * k
+    src_all = np.concatenate(src)
+    r_all = np.concatenate(row_idx)
+    pairs = np.zeros((start, len(src_all)))
+    pairs[src_all, np.arange(len(src_all))] = 1.0
+    shift = np.zeros(order)
+    shift[:offset] = 1.0
+    c_all = np.concatenate(col_idx)
+    flat = {w: (r_all[:, None] * w + c_all[None, :], c_all[:, None] * w + c_all[None, :])
+            for w in (offset, order - 1)}
+    plan = _EntryPlan(start, np.concatenate(pos), src_all, r_all, c_all, pairs,
+                      r_all[:, None] * order + r_all[None, :],
+                      r_all[:, None] * offset + r_all[None, :], flat, shift)
+    arrays = [v for v in vars(plan).values() if isinstance(v, np.ndarray)]
+    for value in arrays + [a for pair in flat.values() for a in pair]:
+        value.flags.writeable = False
+    return plan
+
+
 class DenseFactor:
     """Dense lower Cholesky factor of ``Omega(theta)``, updated in place.
 
@@ -72,41 +137,30 @@ class DenseFactor:
         self.order = self.a.shape[0]
         self.p = A.xx.shape[0] - 1
         self.q = self.order - self.p - 1
-        # Lambda~'s nonzeros: (flat position, index into theta); the identity elsewhere
-        # on the diagonal of the [X y] part. And, per entry of Lambda~, the parameter it
-        # belongs to with its (level, r, c) positions for the gradient.
-        pos, src, row_idx, col_idx = [], [], [], []
-        start, offset = 0, 0
-        for faces, (rows, cols) in zip(A.diag, layout, strict=True):
-            nlev, k = faces.shape[0], faces.shape[1]
-            base = offset + np.arange(nlev)[:, None] * k  # (l, 1)
-            r_abs = base + rows[None, :]  # (l, t_j)
-            c_abs = base + cols[None, :]
-            pos.append((r_abs * self.order + c_abs).ravel())
-            src.append(np.broadcast_to(start + np.arange(len(rows)), r_abs.shape).ravel())
-            row_idx.append(r_abs.ravel())
-            col_idx.append(c_abs.ravel())
-            start += len(rows)
-            offset += nlev * k
-        self.ntheta = start
-        self._pos = np.concatenate(pos)
-        self._src = np.concatenate(src)
-        self._r = np.concatenate(row_idx)  # template row of each entry (absolute)
-        self._c = np.concatenate(col_idx)
-        # for the Hessian: A~ at pairs of entries' template rows, and which parameter
-        # each entry belongs to
-        self._a_rr = self.a[np.ix_(self._r, self._r)]
-        self._pairs = np.zeros((self.ntheta, len(self._src)))
-        self._pairs[self._src, np.arange(len(self._src))] = 1.0
+        shape = tuple((faces.shape[0], faces.shape[1]) for faces in A.diag)
+        plan = _entry_plan(shape, self.order, tuple(tuple(map(tuple, rc)) for rc in layout))
+        self.ntheta = plan.ntheta
+        self._pos, self._src, self._r, self._c = plan.pos, plan.src, plan.r, plan.c
+        self._pairs, self._shift, self._rq = plan.pairs, plan.shift, plan.rq
+        self._flat = plan.flat
+        # for the Hessian: A~ at pairs of entries' template rows
+        self._a_rr = self.a.take(plan.rr)
         self._lam = np.eye(self.order)
-        self._shift = np.zeros(self.order)
-        self._shift[: self.q] = 1.0
-        self._diag = np.arange(self.order) * (self.order + 1)
         self.L = np.zeros((self.order, self.order))
         self._g = np.zeros((self.order, self.order))  # Lambda~' A~ (C-ordered)
+        self._theta_key: bytes | None = None  # theta of L (None: no valid factor)
 
     def update(self, theta: np.ndarray) -> bool:
-        """Factor ``Omega(theta)``; False when it is not positive definite."""
+        """Factor ``Omega(theta)``; False when it is not positive definite.
+
+        Nothing is recomputed when L already is the factor at this theta (the
+        optimiser asks for the derivatives at a point whose objective it has just
+        evaluated).
+        """
+        key = theta.tobytes()
+        if key == self._theta_key:
+            return True
+        self._theta_key = None
         lam = self._lam
         lam.flat[self._pos] = theta[self._src]
         # Fortran views (no copies): lam.T is Lambda~' (upper), self.a.T is A~.
@@ -119,6 +173,7 @@ class DenseFactor:
             return False
         self._g = g
         self.L = c  # Fortran-ordered, lower triangular
+        self._theta_key = key
         return True
 
     def pwrss(self) -> float:
@@ -176,15 +231,24 @@ class DenseFactor:
           Z and X block of Omega;
         * objective ``l + nn log r^2``: ``f_i = l_i + nn r2_i / r^2``, ``f_ij = l_ij
           + nn (r2_ij / r^2 - r2_i r2_j / r^4)``.
+
+        Everything is summed over the entries e of Lambda~ that hold theta: entry e
+        (theta index i(e), position (r_e, c_e)) gives ``R_i`` the row
+        ``a_e = (A~ Lambda~)[r_e, :]`` at row c_e, so with ``P = A_W S[:, c]``,
+        ``Q = A_W S A_W'`` (A_W: the rows a_e over W) ``tr(S R_i) = sum P_ee``,
+        ``tr(S R_i S R_j) = sum P_ef P_fe`` and ``tr(S R_i S R_j') = sum Q_ef S_{c_e
+        c_f}`` (e in i, f in j): a few products of order (entries x W) whatever the
+        number of parameters.
         """
-        q, p, t, order = self.q, self.p, self.ntheta, self.order
+        q, p, order = self.q, self.p, self.order
         k = q + p
         w = k if with_x else q
         L = self.L
-        a, src, r, c = self.a, self._src, self._r, self._c
-        big = np.zeros((t, order, order))
-        big[src, c, :] = (a @ self._lam)[r, :]  # R_i
-        omegas = big + big.transpose(0, 2, 1)
+        c, pairs = self._c, self._pairs
+        r = self._r
+        # the rows of A~ Lambda~ = G' at the random effects: entry e's a_e is row r_e
+        u = self._g.T[:q]
+        u_w = u[:, :w]
         # M^{-1} and S from the inverse of L's leading block (its leading q x q block is
         # the inverse of L_ZZ)
         li, info = dtrtri(L[:k, :k], lower=1)
@@ -192,25 +256,33 @@ class DenseFactor:
             raise np.linalg.LinAlgError("trtri failed")
         m_inv = li.T @ li
         s = m_inv if with_x else li[:q, :q].T @ li[:q, :q]
-        # log det
-        qs = np.matmul(s, omegas[:, :w, :w])
-        l1 = np.einsum("iaa->i", qs)
-        qt = qs.transpose(0, 2, 1).reshape(t, -1)
-        h1 = self._pairs @ (s.take(c[:, None] * w + c[None, :]) * self._a_rr) @ self._pairs.T
-        l2 = h1 + h1.T - qs.reshape(t, -1) @ qt.T
-        # r^2
+        t_u = u_w @ s  # P = t_u[r, c] (S is symmetric), Q = (t_u U_W')[r, r]
+        rc, cc = self._flat[w]
+        pm = t_u.take(rc)
+        # L' z = r e_last gives z
         rhs = np.zeros(order)
         rhs[-1] = L[-1, -1]
         z = dtrsv(L, rhs, lower=1, trans=1)
-        oz = omegas @ z  # (t, order)
         r2 = L[-1, -1] ** 2
-        r2_1 = oz @ z
-        ez = np.zeros((t, order))
-        ez[src, r] = z[c]
-        v = oz[:, :k]
-        r2_2 = 2.0 * (ez @ a @ ez.T) - 2.0 * (v @ m_inv @ v.T)
-        grad = l1 + (nn / r2) * r2_1
-        hess = l2 + nn * (r2_2 / r2 - np.outer(r2_1, r2_1) / (r2 * r2))
+        zc = z[c]
+        az = (u @ z)[r]
+        # (Omega_i z) over Z and X: the sum over i's entries of a_e z_{c_e} + e_{c_e}
+        # (a_e . z); (parameter, row) and (parameter, column) pairs are unique
+        wz = np.zeros((len(pairs), q))
+        wz[self._src, r] = zc
+        v = wz @ u[:, :k]
+        v[self._src, c] += az
+        r2_1 = 2.0 * (pairs @ (zc * az))
+        grad = 2.0 * (pairs @ pm.diagonal()) + (nn / r2) * r2_1
+        # half the per-pair terms of the Hessian: tr(S Omega_ij), tr(S Omega_i S
+        # Omega_j), nn z' Omega_ij z / r^2
+        half = (self.a[:q, :q] - t_u @ u_w.T).take(self._rq)
+        half *= s.take(cc)
+        half -= pm * pm.T
+        zn = (nn / r2) * zc
+        half += np.multiply.outer(zn, zc) * self._a_rr
+        hess = (2.0 * (pairs @ half @ pairs.T) - (2.0 * nn / r2) * (v @ m_inv @ v.T)
+                - (nn / (r2 * r2)) * np.multiply.outer(r2_1, r2_1))
         return grad, (hess + hess.T) / 2.0
 
 
