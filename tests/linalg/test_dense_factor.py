@@ -6,40 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from linalg_cases import CASES, case_data, crossed_frame
 
 import mixedmodels as mm
 from mixedmodels.linalg.dense_factor import DENSE_MAX_ORDER, DenseFactor
 from mixedmodels.model import LinearMixedModel
 
 
-def _crossed(seed: int = 3) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    n = 300
-    frame = pd.DataFrame({
-        "g": rng.integers(0, 12, n).astype(str),
-        "h": rng.integers(0, 5, n).astype(str),
-        "i": rng.integers(0, 3, n).astype(str),
-        "x": rng.normal(size=n),
-        "u": rng.normal(size=n),
-        "w": rng.uniform(0.5, 2.0, n),
-    })
-    frame["y"] = frame["x"] + rng.normal(size=n) + frame["g"].astype(int) * 0.05
-    return frame
-
-
-CASES = [
-    ("sleepstudy", "Reaction ~ Days + (Days | Subject)", {}),
-    ("sleepstudy", "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", {}),
-    ("penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)", {}),
-    ("pastes", "strength ~ 1 + (1 | batch/cask)", {}),
-    ("crossed", "y ~ x + (1 + u | g) + (1 + u | h) + (1 | i)", {}),
-    ("crossed", "y ~ x + (1 + u | g) + (1 | h)", {"weights": "w"}),
-    ("crossed", "y ~ x + (1 | g) + (0 + u | h)", {"offset": "x"}),
-]
-
-
 def _data(name: str) -> pd.DataFrame:
-    return _crossed() if name == "crossed" else mm.datasets.load(name)
+    return case_data(name, crossed_frame(n=300, levels=(12, 5, 3)))
 
 
 @pytest.mark.parametrize("reml", [True, False])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from linalg_cases import CASES, case_data, crossed_frame
 
 import mixedmodels as mm
 from mixedmodels.inference._numderiv import jacobian
@@ -14,34 +15,8 @@ from mixedmodels.model import LinearMixedModel
 RTOL = 1e-7
 
 
-def _crossed_vector(seed: int = 3) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    n = 400
-    frame = pd.DataFrame({
-        "g": rng.integers(0, 25, n).astype(str),
-        "h": rng.integers(0, 9, n).astype(str),
-        "i": rng.integers(0, 4, n).astype(str),
-        "x": rng.normal(size=n),
-        "u": rng.normal(size=n),
-        "w": rng.uniform(0.5, 2.0, n),
-    })
-    frame["y"] = frame["x"] + rng.normal(size=n) + frame["g"].astype(int) * 0.05
-    return frame
-
-
-CASES = [
-    ("sleepstudy", "Reaction ~ Days + (Days | Subject)", {}),
-    ("sleepstudy", "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", {}),
-    ("penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)", {}),
-    ("pastes", "strength ~ 1 + (1 | batch/cask)", {}),
-    ("crossed", "y ~ x + (1 + u | g) + (1 + u | h) + (1 | i)", {}),
-    ("crossed", "y ~ x + (1 + u | g) + (1 | h)", {"weights": "w"}),
-    ("crossed", "y ~ x + (1 | g) + (0 + u | h)", {"offset": "x"}),
-]
-
-
 def _data(name: str) -> pd.DataFrame:
-    return _crossed_vector() if name == "crossed" else mm.datasets.load(name)
+    return case_data(name, crossed_frame())
 
 
 @pytest.mark.parametrize("reml", [True, False])
@@ -88,7 +63,7 @@ def test_gradient_is_zero_at_the_optimum() -> None:
 def test_both_ways_to_the_first_terms_column(dense, reml) -> None:
     # Omega_T0 on the pattern of L_T0 (padded batches of levels) or through the dense
     # L_T0: the same gradient, against finite differences, for REML (X in T) and ML.
-    frame = _crossed_vector(11)
+    frame = crossed_frame(11)
     model = LinearMixedModel.from_formula("y ~ x + (1 + u | g) + (1 + u | h) + (1 | i)",
                                           frame, reml=reml)
     plan = model._gradient_plan(reml)
@@ -123,7 +98,7 @@ def test_gradient_with_a_block_of_A_stored_dense(reml) -> None:
     # reads their pattern as every level pair and agrees with the sparse storage.
     from mixedmodels.linalg.cholesky import CrossProducts
 
-    frame = _crossed_vector(5)
+    frame = crossed_frame(5)
     formula = "y ~ x + (1 + u | g) + (1 + u | h) + (1 | i)"
     sparse = LinearMixedModel.from_formula(formula, frame, reml=reml)
     A = sparse.A
