@@ -66,10 +66,6 @@ class _Pattern:
     e_starts: np.ndarray  # where each later term's rows begin in E (then X's)
     batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # (levels, E index, T index)
 
-    @property
-    def size(self) -> int:
-        return len(self.t_row)
-
 
 def _level_pairs(block: np.ndarray | SparseBlock, nrow: int,
                  ncol: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +77,22 @@ def _level_pairs(block: np.ndarray | SparseBlock, nrow: int,
     return rows, cols
 
 
-def _pattern(chol: BlockedCholesky, with_x: bool, starts: np.ndarray) -> _Pattern:
+def _term_starts(chol: BlockedCholesky) -> np.ndarray:
+    """Where each later term's columns begin in T (the last entry: their total)."""
+    sizes = [chol.nlevels[j] * chol.ncoef[j] for j in range(1, chol.m)]
+    return np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+
+
+def _pattern(chol: BlockedCholesky, with_x: bool) -> _Pattern:
+    """The pattern of ``L_T0``, built once per Z (kept in ``A.z_cache``, shared by the
+    cost estimate, the gradient and models with another response)."""
+    key = f"gradient_pattern_{'x' if with_x else 'z'}"
+    if key not in chol.A.z_cache:
+        chol.A.z_cache[key] = _build_pattern(chol, with_x, _term_starts(chol))
+    return chol.A.z_cache[key]
+
+
+def _build_pattern(chol: BlockedCholesky, with_x: bool, starts: np.ndarray) -> _Pattern:
     A = chol.A
     l0, p = chol.nlevels[0], chol.p
     t_rows, levels = [], []
@@ -98,8 +109,9 @@ def _pattern(chol: BlockedCholesky, with_x: bool, starts: np.ndarray) -> _Patter
     level = np.concatenate(levels).astype(np.intp) if levels else np.zeros(0, np.intp)
     sizes = [len(t) for t in t_rows[: chol.m - 1]]
     e_starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-    return _Pattern(t_row, level, e_starts,
-                    _batches(t_row, level, l0, int(starts[-1]) + p * with_x))
+    # without rows in T there is nothing to batch (the gradient needs no Omega_T0)
+    batches = _batches(t_row, level, l0, int(starts[-1]) + p * with_x) if len(t_row) else []
+    return _Pattern(t_row, level, e_starts, batches)
 
 
 def _batches(t_row: np.ndarray, level: np.ndarray, l0: int,
@@ -123,10 +135,9 @@ def _batches(t_row: np.ndarray, level: np.ndarray, l0: int,
             lev = by_count[s: min(stop, s + per_batch)]
             slot = np.arange(width)
             valid = slot[None, :] < counts[lev][:, None]
-            e_idx = np.where(valid, order[np.minimum(first[lev][:, None] + slot, len(order) - 1)]
-                             if len(order) else 0, len(t_row))
-            t_idx = np.where(valid, t_row[np.minimum(e_idx, len(t_row) - 1)]
-                             if len(t_row) else 0, mt)
+            e_idx = np.where(valid, order[np.minimum(first[lev][:, None] + slot, len(order) - 1)],
+                             len(t_row))
+            t_idx = np.where(valid, t_row[np.minimum(e_idx, len(t_row) - 1)], mt)
             out.append((lev, e_idx.astype(np.intp), t_idx.astype(np.intp)))
         start = stop
     return out
@@ -141,10 +152,8 @@ def _column_costs(pattern: _Pattern, mt: int, q0: int) -> tuple[float, float]:
 def gradient_cost(chol: BlockedCholesky, with_x: bool) -> tuple[int, float]:
     """Order of the dense block T and an estimate of one gradient in flops of dense
     BLAS: ``potri`` of T, and ``Omega_T0`` by the cheaper of the two ways."""
-    sizes = [chol.nlevels[j] * chol.ncoef[j] for j in range(1, chol.m)]
-    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-    mt = int(starts[-1]) + (chol.p if with_x else 0)
-    pattern = _pattern(chol, with_x, starts)
+    mt = int(_term_starts(chol)[-1]) + (chol.p if with_x else 0)
+    pattern = _pattern(chol, with_x)
     on_pattern, dense = _column_costs(pattern, mt, chol.nlevels[0] * chol.ncoef[0])
     return mt, float(mt) ** 3 + min(on_pattern, dense)
 
@@ -166,21 +175,19 @@ class ObjectiveGradient:
         self.with_x = with_x
         self.m, self.p = chol.m, chol.p
         self.l0, self.k0 = chol.nlevels[0], chol.ncoef[0]
-        sizes = [chol.nlevels[j] * chol.ncoef[j] for j in range(1, self.m)]
-        self.starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+        self.starts = _term_starts(chol)
         self.mz = int(self.starts[-1])  # random-effect columns of T
         self.mt = self.mz + (self.p if with_x else 0)
-        self.pattern = _pattern(chol, with_x, self.starts)
+        self.pattern = _pattern(chol, with_x)
         on_pattern, dense = _column_costs(self.pattern, self.mt, self.l0 * self.k0)
         self.dense_t0 = dense <= on_pattern
         self._flat: np.ndarray | None = None
         self._mirror: tuple[np.ndarray, np.ndarray] | None = None
-        # E's row ranges per later term (then X's), and A~_T0 in E's layout
-        self.e_starts = self.pattern.e_starts
+        # A~_T0 in E's layout
         self._dense_index: dict[int, np.ndarray] = {}
         self.a_e = self._in_e_layout([A.off[(j, 0)] for j in range(1, self.m)], A.xz[0])
         # Z_T' Z_0 as an element-level sparse matrix (for the residual products)
-        ez = slice(0, int(self.e_starts[-1]))
+        ez = slice(0, int(self.pattern.e_starts[-1]))
         cols = self.pattern.level[ez, None] * self.k0 + np.arange(self.k0)
         rows = np.broadcast_to(self.pattern.t_row[ez, None], cols.shape)
         a_z0 = sp.csr_matrix((self.a_e[ez].ravel(), (rows.ravel(), cols.ravel())),
@@ -206,7 +213,7 @@ class ObjectiveGradient:
         return slice(int(self.starts[j - 1]), int(self.starts[j]))
 
     def _e_rows(self, j: int) -> slice:
-        return slice(int(self.e_starts[j - 1]), int(self.e_starts[j]))
+        return slice(int(self.pattern.e_starts[j - 1]), int(self.pattern.e_starts[j]))
 
     def _in_e_layout(self, blocks: list[np.ndarray | SparseBlock], x0: np.ndarray) -> np.ndarray:
         """Values ``(len(E), k0)`` of a matrix with T's rows and the first term's columns,
@@ -332,7 +339,7 @@ class ObjectiveGradient:
         q00 = np.matmul(lams[0].T, A.diag[0])
         g0 = faces0.transpose(1, 0, 2).reshape(k0, -1) @ q00.reshape(-1, k0)
         if self.with_x:
-            xe = slice(int(self.e_starts[-1]), None)
+            xe = slice(int(self.pattern.e_starts[-1]), None)
             g0 += omega_e[xe].T @ self.a_e[xe]
         out = [g0]
         q_tt = self.a_tt.copy()  # Lambda_T' A~_TT
