@@ -500,35 +500,29 @@ class LinearMixedModel:
         dense = DenseFactor(self.A, self._layout)
         reml = self.reml
         nn = self.n - self.p if reml else self.n
-        nan = np.full(self.ntheta, np.nan)
+        nan_g = np.full(self.ntheta, np.nan)
+        nan_h = np.full((self.ntheta, self.ntheta), np.nan)
+
+        def evaluate(theta: np.ndarray, derivatives: Any, nans: tuple) -> tuple:
+            """The objective and ``derivatives()`` at theta (``nans`` where undefined)."""
+            if not dense.update(theta):
+                return (math.inf, *nans)
+            f = self._objective_from_factor(reml, dense)
+            if not math.isfinite(f):
+                return (f, *nans)
+            try:
+                return (f, *derivatives())
+            except np.linalg.LinAlgError:
+                return (f, *nans)
 
         def objective(theta: np.ndarray) -> float:
-            if not dense.update(theta):
-                return math.inf
-            return self._objective_from_factor(reml, dense)
+            return evaluate(theta, tuple, ())[0]
 
         def objective_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            if not dense.update(theta):
-                return math.inf, nan
-            f = self._objective_from_factor(reml, dense)
-            if not math.isfinite(f):
-                return f, nan
-            try:
-                return f, dense.gradient(reml, nn)
-            except np.linalg.LinAlgError:
-                return f, nan
+            return evaluate(theta, lambda: (dense.gradient(reml, nn),), (nan_g,))
 
         def derivatives(theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-            nan_h = np.full((self.ntheta, self.ntheta), np.nan)
-            if not dense.update(theta):
-                return math.inf, nan, nan_h
-            f = self._objective_from_factor(reml, dense)
-            if not math.isfinite(f):
-                return f, nan, nan_h
-            try:
-                return (f, *dense.derivatives(reml, nn))
-            except np.linalg.LinAlgError:
-                return f, nan, nan_h
+            return evaluate(theta, lambda: dense.derivatives(reml, nn), (nan_g, nan_h))
 
         return objective, objective_gradient, derivatives
 
