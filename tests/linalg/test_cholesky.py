@@ -4,26 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from linalg_cases import factor_design, random_template
 
 from mixedmodels.linalg import BlockedCholesky, cross_products
-
-
-def _design(rng, n, terms):
-    """Random codes and z for terms given as (nlevels, k, parent) - parent nests codes."""
-    codes, z = [], []
-    for nlev, k, parent in terms:
-        if parent is None:
-            c = rng.integers(0, nlev, n)
-            c[:nlev] = np.arange(nlev)
-        else:
-            # nested: level determined by the (finer) parent term's level
-            c = codes[parent] % nlev
-        codes.append(c)
-        zz = np.ones((n, k))
-        if k > 1:
-            zz[:, 1:] = rng.normal(size=(n, k - 1))
-        z.append(zz)
-    return codes, z
 
 
 def _dense_z(codes, z, nlevels):
@@ -37,21 +20,15 @@ def _dense_z(codes, z, nlevels):
     return cols
 
 
-def _lam(rng, k):
-    lam = np.tril(rng.normal(size=(k, k)))
-    lam[np.diag_indices(k)] = np.abs(lam[np.diag_indices(k)]) + 0.1
-    return lam
-
-
 CASES = {
-    "one scalar": [(12, 1, None)],
-    "one vector": [(10, 2, None)],
-    "crossed scalar": [(20, 1, None), (7, 1, None)],
-    "crossed vector": [(15, 2, None), (6, 3, None)],
-    "nested": [(24, 1, None), (6, 1, 0)],
-    "nested vector": [(24, 2, None), (6, 2, 0)],
-    "three crossed": [(30, 1, None), (9, 2, None), (4, 1, None)],
-    "three nested": [(36, 1, None), (12, 1, 0), (4, 1, 0)],
+    "one scalar": [(12, 1, None, 0)],
+    "one vector": [(10, 2, None, 0)],
+    "crossed scalar": [(20, 1, None, 0), (7, 1, None, 0)],
+    "crossed vector": [(15, 2, None, 0), (6, 3, None, 0)],
+    "nested": [(24, 1, None, 0), (6, 1, 0, 0)],
+    "nested vector": [(24, 2, None, 0), (6, 2, 0, 0)],
+    "three crossed": [(30, 1, None, 0), (9, 2, None, 0), (4, 1, None, 0)],
+    "three nested": [(36, 1, None, 0), (12, 1, 0, 0), (4, 1, 0, 0)],
 }
 
 
@@ -60,13 +37,13 @@ def test_blocked_factor_matches_dense(name):
     rng = np.random.default_rng(abs(hash(name)) % 2**32)
     terms = CASES[name]
     n, p = 200, 3
-    codes, z = _design(rng, n, terms)
+    codes, z = factor_design(rng, n, terms)
     nlevels = [t[0] for t in terms]
     X = np.column_stack([np.ones(n), rng.normal(size=(n, p - 1))])
     y = rng.normal(size=n)
     xy = np.column_stack([X, y])
     chol = BlockedCholesky(cross_products(codes, z, nlevels, xy))
-    lams = [_lam(rng, t[1]) for t in terms]
+    lams = [random_template(rng, t[1], 0.1) for t in terms]
     assert chol.update(lams)
 
     zs = _dense_z(codes, z, nlevels)
@@ -96,7 +73,7 @@ def test_blocked_factor_matches_dense(name):
     # conditional-variance faces: diagonal blocks of (L_Z L_Z')^{-1}
     inv = np.linalg.inv(M[:q, :q])
     start = 0
-    for faces, nl, (_, k, _) in zip(chol.random_inverse_faces(), nlevels, terms, strict=True):
+    for faces, nl, (_, k, _, _) in zip(chol.random_inverse_faces(), nlevels, terms, strict=True):
         for a in range(nl):
             s = start + a * k
             np.testing.assert_allclose(faces[a], inv[s:s + k, s:s + k], rtol=1e-10, atol=1e-14)
@@ -106,10 +83,10 @@ def test_blocked_factor_matches_dense(name):
 def test_structure_of_nested_and_crossed():
     rng = np.random.default_rng(1)
     n = 100
-    nested = _design(rng, n, CASES["nested"])
+    nested = factor_design(rng, n, CASES["nested"])
     xy = np.column_stack([np.ones(n), rng.normal(size=n)])
     chol = BlockedCholesky(cross_products(*nested, [24, 6], xy))
     assert chol.describe() == ["L[0,0]: block-diagonal", "L[1,0]: sparse", "L[1,1]: block-diagonal"]
-    crossed = _design(rng, n, CASES["crossed scalar"])
+    crossed = factor_design(rng, n, CASES["crossed scalar"])
     chol = BlockedCholesky(cross_products(*crossed, [20, 7], xy))
     assert chol.describe()[2] == "L[1,1]: dense"

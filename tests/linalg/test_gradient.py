@@ -6,10 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from linalg_cases import CASES, case_data, crossed_frame
+from linalg_cases import CASES, FACTOR_CASES, case_data, crossed_frame, factor_with_plans
 
 import mixedmodels as mm
 from mixedmodels.inference._numderiv import jacobian
+from mixedmodels.linalg import gradient, products
 from mixedmodels.model import LinearMixedModel
 
 RTOL = 1e-7
@@ -19,9 +20,18 @@ def _data(name: str) -> pd.DataFrame:
     return case_data(name, crossed_frame())
 
 
+@pytest.fixture(params=["trace", "pattern"])
+def route(request, monkeypatch) -> str:
+    """The gradient's route: the trace route wherever it applies, or the pattern
+    route everywhere (the trace route's bound on the template diagonals raised)."""
+    if request.param == "pattern":
+        monkeypatch.setattr(gradient, "TRACE_MIN_DIAGONAL", np.inf)
+    return request.param
+
+
 @pytest.mark.parametrize("reml", [True, False])
 @pytest.mark.parametrize(("name", "formula", "kw"), CASES)
-def test_gradient_matches_finite_differences(name, formula, kw, reml) -> None:
+def test_gradient_matches_finite_differences(name, formula, kw, reml, route) -> None:
     model = LinearMixedModel.from_formula(formula, _data(name), reml=reml, **kw)
     rng = np.random.default_rng(7)
     bounded = np.isfinite(model.lower)
@@ -35,7 +45,7 @@ def test_gradient_matches_finite_differences(name, formula, kw, reml) -> None:
         assert np.max(np.abs(grad - fd)) / scale < RTOL, (grad, fd)
 
 
-def test_gradient_on_the_boundary() -> None:
+def test_gradient_on_the_boundary(route) -> None:
     # theta_3 = 0 (a singular template): the formulas hold without inverting Lambda.
     # The objective is even in a zero diagonal (flip the sign of that spherical
     # effect), so that derivative is 0; the others match finite differences.
@@ -60,13 +70,15 @@ def test_gradient_is_zero_at_the_optimum() -> None:
 
 @pytest.mark.parametrize("reml", [True, False])
 @pytest.mark.parametrize("dense", [True, False])
-def test_both_ways_to_the_first_terms_column(dense, reml) -> None:
-    # Omega_T0 on the pattern of L_T0 (padded batches of levels) or through the dense
-    # L_T0: the same gradient, against finite differences, for REML (X in T) and ML.
+def test_both_ways_to_the_first_terms_column(dense, reml, monkeypatch) -> None:
+    # The pattern route: Omega_T0 on the pattern of L_T0 (padded batches of levels) or
+    # through the dense L_T0: the same gradient, against finite differences, for REML
+    # (X in T) and ML.
+    monkeypatch.setattr(gradient, "TRACE_MIN_DIAGONAL", np.inf)
     frame = crossed_frame(11)
     model = LinearMixedModel.from_formula("y ~ x + (1 + u | g) + (1 + u | h) + (1 | i)",
                                           frame, reml=reml)
-    plan = model._gradient_plan(reml)
+    plan = model._gradient_plan(reml).pattern_route()
     plan.dense_t0 = dense
     theta = np.where(np.isfinite(model.lower), 0.8, 0.2)
     _, grad = model.objective_gradient(theta)
@@ -75,9 +87,9 @@ def test_both_ways_to_the_first_terms_column(dense, reml) -> None:
     assert np.max(np.abs(grad - fd)) / scale < RTOL
 
 
-def test_first_terms_column_on_a_sparse_pattern() -> None:
+def test_first_terms_column_on_a_sparse_pattern(route) -> None:
     # Few rows per level of g among many levels of h: L_T0 is sparse, and the
-    # gradient takes the pattern's way by the cost model.
+    # pattern route takes the pattern's way by the cost model.
     rng = np.random.default_rng(4)
     n = 3000
     frame = pd.DataFrame({"g": rng.integers(0, 600, n).astype(str),
@@ -85,7 +97,7 @@ def test_first_terms_column_on_a_sparse_pattern() -> None:
                           "x": rng.normal(size=n)})
     frame["y"] = frame["x"] + rng.normal(size=n)
     model = LinearMixedModel.from_formula("y ~ x + (1 | g) + (1 | h)", frame)
-    assert not model._gradient_plan(True).dense_t0
+    assert not model._gradient_plan(True).pattern_route().dense_t0
     theta = np.array([0.6, 0.9])
     _, grad = model.objective_gradient(theta)
     fd = jacobian(lambda t: np.array([model.objective(t)]), theta)[:, 0]
@@ -93,7 +105,7 @@ def test_first_terms_column_on_a_sparse_pattern() -> None:
 
 
 @pytest.mark.parametrize("reml", [True, False])
-def test_gradient_with_a_block_of_A_stored_dense(reml) -> None:
+def test_gradient_with_a_block_of_A_stored_dense(reml, route) -> None:
     # The Dask path hands dense off-diagonal blocks of A to the factor: the gradient
     # reads their pattern as every level pair and agrees with the sparse storage.
     from mixedmodels.linalg.cholesky import CrossProducts
@@ -111,3 +123,37 @@ def test_gradient_with_a_block_of_A_stored_dense(reml) -> None:
     f_ref, grad_ref = sparse.objective_gradient(theta)
     assert f == pytest.approx(f_ref, rel=1e-12)
     np.testing.assert_allclose(grad, grad_ref, rtol=1e-9, atol=1e-9 * np.abs(grad_ref).max())
+
+
+@pytest.mark.parametrize("direct_fill", [0.0, 2.0])
+@pytest.mark.parametrize("with_x", [True, False])
+@pytest.mark.parametrize("mode", ["chosen", "none", "sparse", "dense", "split"])
+@pytest.mark.parametrize("name", list(FACTOR_CASES))
+def test_trace_route_matches_pattern_route(name, mode, with_x, direct_fill,
+                                           monkeypatch) -> None:
+    # The trace route reads L_T0' Omega L_T0 through every kind of fill plan (the
+    # transposed products) or without plans; the pattern route computes the
+    # off-diagonal blocks of M^{-1} instead. Both give the same derivatives.
+    monkeypatch.setattr(products, "_DIRECT_FILL", direct_fill)
+    chol, lams = factor_with_plans(name, mode)
+    assert chol.update(lams)
+    grad = gradient.ObjectiveGradient(chol, with_x)
+    by_trace = grad.logdet(lams)
+    by_pattern = grad.pattern_route().logdet(lams)
+    for a, b in zip(by_trace, by_pattern, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
+    beta = chol.fixed_effects()
+    u = chol.spherical_effects(beta)
+    for a, b in zip(grad.residual_products(lams, u, beta),
+                    grad.pattern_route().residual_products(lams, u, beta), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
+
+
+def test_trace_route_cost_counts_the_plans() -> None:
+    # the cost estimate grows with a plan's nonzeros (and is potri's alone without T)
+    chol, _ = factor_with_plans("scalar crossed", "sparse")
+    with_plans = gradient.gradient_cost(chol, False)
+    chol.plans = {}
+    without = gradient.gradient_cost(chol, False)
+    assert with_plans[0] == without[0] == 22
+    assert with_plans[1] != without[1] and with_plans[1] > 22.0**3

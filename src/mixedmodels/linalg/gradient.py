@@ -11,18 +11,28 @@ the objective move with a parameter ``theta_i`` of term j as
 * ``d r^2 = -2 (Z' res)' D_i u``, with ``u`` the spherical conditional modes and
   ``res = y - X beta - Z Lambda u`` (the envelope theorem: u and beta minimise r^2).
 
-``M^{-1}`` is needed only on the pattern of A (Takahashi's selected inverse). The first
-term's block of L is block diagonal (faces); the rest T (later terms and, for REML, X)
-is treated as one dense block, ``Omega_TT``, from the dense factor of T by LAPACK
-(``potri``). The first term's column of ``M^{-1}`` is needed only where ``L_T0`` is
-nonzero: for a level g with T rows ``R_g`` there,
+The first term's block of L is block diagonal (faces); the rest T (later terms and, for
+REML, X) is treated as one dense block, ``Omega_TT = (M^{-1})_TT``, from the dense
+factor of T by LAPACK (``potri``). Two routes lead from there to the diagonal blocks:
 
-    ``Omega_T0[R_g, g] = -Omega_TT[R_g, R_g] L_T0[R_g, g] L_g^{-1}``,
+* the trace route (where every template ``lambda_j`` is invertible):
+  ``M^{-1} Lambda~' A~ Lambda~ = I - M^{-1} diag(I_q, 0)``, so term j's blocks sum to
+  ``(l_j I - S_j) lambda_j^{-1}``, where ``S_j`` sums the diagonal faces of ``M^{-1}``
+  over its levels, and ``Z' res = Lambda^{-T} u``. Only diagonal faces of ``M^{-1}``
+  enter: T's from ``Omega_TT``, the first term's from the transpose of the fill of T
+  (:class:`_TraceRoute`). A gradient costs ``potri`` of T plus about one fill.
+* the pattern route (any theta, a singular template included): Takahashi's selected
+  inverse on the pattern of A. The first term's column of ``M^{-1}`` is needed only
+  where ``L_T0`` is nonzero: for a level g with T rows ``R_g`` there,
 
-and its diagonal face of ``M^{-1}`` is ``L_g^{-T} (L_g^{-1} - L_T0[R_g, g]' Omega_T0[R_g, g])``.
-The levels are batched by ``|R_g|`` (padded to the largest in a batch), so a gradient
-costs ``potri`` of T plus about ``sum_g |R_g|^2 k_0`` (gathers and small products), the
-same order as the fill of T in the factorisation. :func:`gradient_cost` estimates it.
+      ``Omega_T0[R_g, g] = -Omega_TT[R_g, R_g] L_T0[R_g, g] L_g^{-1}``,
+
+  and its diagonal face of ``M^{-1}`` is
+  ``L_g^{-T} (L_g^{-1} - L_T0[R_g, g]' Omega_T0[R_g, g])``. The levels are batched by
+  ``|R_g|`` (padded to the largest in a batch): ``potri`` of T plus about
+  ``sum_g |R_g|^2 k_0`` gathers and small products (several fills' worth).
+
+:func:`gradient_cost` estimates the trace route's cost.
 
 This module knows the factor's storage (linalg/cholesky.py) but not the model.
 """
@@ -35,13 +45,23 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.linalg import lapack
 
-from mixedmodels.linalg.blocks import SparseBlock, blockdiag_to_dense
+from mixedmodels.linalg.blocks import SparseBlock, blockdiag_to_dense, transpose_times_vector
 from mixedmodels.linalg.cholesky import BlockedCholesky
+from mixedmodels.linalg.products import sum_by_level
 
 # Levels whose row counts differ by at most this factor share a padded batch.
 _BATCH_GROWTH = 1.25
 # Elements of the gathered Omega blocks per batch (bounds the temporary memory).
 _BATCH_ELEMENTS = 1 << 21
+# Smallest template diagonal (in absolute value) for the trace route: below it the
+# difference ``l I - S`` loses about ``eps l / |diagonal|`` to cancellation, and the
+# pattern route (exact everywhere) is used. A scalar term at exactly 0 needs neither.
+TRACE_MIN_DIAGONAL = 1e-4
+# Cost of a nonzero of a fill plan's (transposed) matrix-vector product and of a
+# multiply-add of a sparse-times-dense product, in flops of dense BLAS (about 1.5 ns
+# and 0.3 ns against potri at 45 GFlop/s).
+_PLAN_FLOPS = 70.0
+_SPMM_FLOPS = 14.0
 # Cost of one gathered element of a padded batch, in flops of dense BLAS: measured
 # 4.4-7.5 ns an element (d3-, InstEval-shaped) against potri at 45 GFlop/s, one thread.
 _GATHER_FLOPS = 300.0
@@ -150,39 +170,89 @@ def _column_costs(pattern: _Pattern, mt: int, q0: int) -> tuple[float, float]:
 
 
 def gradient_cost(chol: BlockedCholesky, with_x: bool) -> tuple[int, float]:
-    """Order of the dense block T and an estimate of one gradient in flops of dense
-    BLAS: ``potri`` of T, and ``Omega_T0`` by the cheaper of the two ways."""
-    mt = int(_term_starts(chol)[-1]) + (chol.p if with_x else 0)
-    pattern = _pattern(chol, with_x)
-    on_pattern, dense = _column_costs(pattern, mt, chol.nlevels[0] * chol.ncoef[0])
-    return mt, float(mt) ** 3 + min(on_pattern, dense)
+    """Order of the dense block T and an estimate of one gradient (by the trace route)
+    in flops of dense BLAS: ``potri`` of T and the transposed fill of T."""
+    tail = _Trailing(chol, with_x)
+    return tail.mt, float(tail.mt) ** 3 + _TraceRoute(tail).cost()
 
 
-class ObjectiveGradient:
-    """The fixed parts of the gradient: A's blocks in the layout (first term, T).
+class _Trailing:
+    """The dense block T (the later terms and, with ``with_x``, X) and its inverse
+    ``Omega_TT`` by LAPACK's ``potri``."""
+
+    def __init__(self, chol: BlockedCholesky, with_x: bool) -> None:
+        self.chol = chol
+        self.with_x = with_x
+        self.m, self.p = chol.m, chol.p
+        self.starts = _term_starts(chol)
+        self.mz = int(self.starts[-1])  # random-effect columns of T
+        self.mt = self.mz + (self.p if with_x else 0)
+        self._mirror: tuple[np.ndarray, np.ndarray] | None = None
+
+    def rows(self, j: int) -> slice:
+        """Term j's rows of T (``j == m``: the fixed effects')."""
+        if j == self.m:
+            return slice(self.mz, self.mt)
+        return slice(int(self.starts[j - 1]), int(self.starts[j]))
+
+    def factor(self) -> np.ndarray:
+        """Dense ``L_TT`` from the factor's blocks."""
+        chol = self.chol
+        ltt = np.zeros((self.mt, self.mt))
+        for j in range(1, self.m):
+            rj = self.rows(j)
+            d = chol.diag[j]
+            ltt[rj, rj] = blockdiag_to_dense(d) if chol.blockdiag[j] else d
+            for i in range(j + 1, self.m):
+                ltt[self.rows(i), rj] = _dense(chol.off[(i, j)])
+        if self.with_x:
+            xs = self.rows(self.m)
+            for j in range(1, self.m):
+                ltt[xs, self.rows(j)] = chol.x[j][: self.p]
+            ltt[xs, xs] = chol.xx[: self.p, : self.p]
+        return ltt
+
+    def inverse(self) -> np.ndarray:
+        """``Omega_TT``, symmetric and C-ordered."""
+        # potri on the Fortran view of the C-ordered lower factor: the upper
+        # triangle of the transpose holds the inverse.
+        omega, info = lapack.dpotri(self.factor().T, lower=0, overwrite_c=1)
+        if info != 0:
+            raise np.linalg.LinAlgError(f"potri failed ({info})")
+        if self._mirror is None:
+            rows, cols = np.tril_indices(self.mt, -1)
+            self._mirror = (rows * self.mt + cols, cols * self.mt + rows)
+        lower, mirrored = self._mirror
+        out = np.ascontiguousarray(omega)
+        flat = out.reshape(-1)
+        flat[lower] = flat.take(mirrored)
+        return out
+
+
+class _PatternRoute:
+    """``M^{-1}``'s first column of blocks on the pattern of ``L_T0`` (works for every
+    theta, a singular template included).
 
     Parameters
     ----------
-    chol : BlockedCholesky
-        The factor (its ``A`` is read once here; its blocks at each call).
-    with_x : bool
-        Include the fixed effects in M (REML) or not (ML).
+    tail : _Trailing
+        The layout of T (its factor's ``A`` is read once here; its blocks at each call).
     """
 
-    def __init__(self, chol: BlockedCholesky, with_x: bool) -> None:
+    def __init__(self, tail: _Trailing) -> None:
+        chol, with_x = tail.chol, tail.with_x
         A = chol.A
+        self.tail = tail
         self.chol = chol
         self.with_x = with_x
         self.m, self.p = chol.m, chol.p
         self.l0, self.k0 = chol.nlevels[0], chol.ncoef[0]
-        self.starts = _term_starts(chol)
-        self.mz = int(self.starts[-1])  # random-effect columns of T
-        self.mt = self.mz + (self.p if with_x else 0)
+        self.starts = tail.starts
+        self.mz, self.mt = tail.mz, tail.mt
         self.pattern = _pattern(chol, with_x)
         on_pattern, dense = _column_costs(self.pattern, self.mt, self.l0 * self.k0)
         self.dense_t0 = dense <= on_pattern
         self._flat: np.ndarray | None = None
-        self._mirror: tuple[np.ndarray, np.ndarray] | None = None
         # A~_T0 in E's layout
         self._dense_index: dict[int, np.ndarray] = {}
         self.a_e = self._in_e_layout([A.off[(j, 0)] for j in range(1, self.m)], A.xz[0])
@@ -210,7 +280,7 @@ class ObjectiveGradient:
             self.a_tt[xs, xs] = A.xx[: self.p, : self.p]
 
     def _rows(self, j: int) -> slice:
-        return slice(int(self.starts[j - 1]), int(self.starts[j]))
+        return self.tail.rows(j)
 
     def _e_rows(self, j: int) -> slice:
         return slice(int(self.pattern.e_starts[j - 1]), int(self.pattern.e_starts[j]))
@@ -242,23 +312,6 @@ class ObjectiveGradient:
         return index
 
     # ------------------------------------------------------------------ pieces
-    def _factor_tt(self) -> np.ndarray:
-        """Dense ``L_TT`` from the factor's blocks."""
-        chol = self.chol
-        ltt = np.zeros((self.mt, self.mt))
-        for j in range(1, self.m):
-            rj = self._rows(j)
-            d = chol.diag[j]
-            ltt[rj, rj] = blockdiag_to_dense(d) if chol.blockdiag[j] else d
-            for i in range(j + 1, self.m):
-                ltt[self._rows(i), rj] = _dense(chol.off[(i, j)])
-        if self.with_x:
-            xs = slice(self.mz, self.mt)
-            for j in range(1, self.m):
-                ltt[xs, self._rows(j)] = chol.x[j][: self.p]
-            ltt[xs, xs] = chol.xx[: self.p, : self.p]
-        return ltt
-
     def _selected_inverse(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``Omega_TT`` (dense), ``Omega_T0`` on E and the first term's faces of M^{-1}."""
         chol = self.chol
@@ -267,12 +320,7 @@ class ObjectiveGradient:
         if not self.mt:
             faces0 = np.matmul(inv0.transpose(0, 2, 1), inv0)
             return np.zeros((0, 0)), np.zeros((0, k0)), faces0
-        # potri on the Fortran view of the C-ordered lower factor: the upper
-        # triangle of the transpose holds the inverse.
-        omega, info = lapack.dpotri(self._factor_tt().T, lower=0, overwrite_c=1)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"potri failed ({info})")
-        omega_tt = self._symmetric(omega)
+        omega_tt = self.tail.inverse()
         if self.dense_t0:
             return (omega_tt, *self._column_dense(omega_tt, inv0))
         l_e = self._in_e_layout([chol.off[(j, 0)] for j in range(1, self.m)], chol.x[0])
@@ -292,17 +340,6 @@ class ObjectiveGradient:
             omega_e[e_idx] = oc
         faces0 = np.matmul(inv0.transpose(0, 2, 1), inv0 - fill)
         return omega_tt, omega_e[:-1], faces0
-
-    def _symmetric(self, upper: np.ndarray) -> np.ndarray:
-        """The symmetric matrix whose upper triangle ``upper`` holds (C-ordered copy)."""
-        if self._mirror is None:
-            rows, cols = np.tril_indices(self.mt, -1)
-            self._mirror = (rows * self.mt + cols, cols * self.mt + rows)
-        lower, mirrored = self._mirror
-        out = np.ascontiguousarray(upper)
-        flat = out.reshape(-1)
-        flat[lower] = flat.take(mirrored)
-        return out
 
     def _dense_lt0(self) -> np.ndarray:
         """``L_T0`` as one dense ``(mt, q0)`` array from the factor's blocks."""
@@ -380,4 +417,212 @@ class ObjectiveGradient:
         for j in range(self.m):
             k = lams[j].shape[0]
             out.append(zres[j].reshape(-1, k).T @ u[j].reshape(-1, k))
+        return out
+
+
+def _l_t0(chol: BlockedCholesky, b: int) -> np.ndarray | SparseBlock:
+    """Block b of ``L_T0``: a later term's ``L[b,0]``, or (``b == m``) X's row block."""
+    return chol.x[0][: chol.p] if b == chol.m else chol.off[(b, 0)]
+
+
+def _nnz(block: np.ndarray | SparseBlock) -> int:
+    return block.data.size if isinstance(block, SparseBlock) else block.size
+
+
+def _contract(x_b: np.ndarray | SparseBlock, weights: np.ndarray,
+              x_c: np.ndarray | SparseBlock, l0: int, k0: int) -> np.ndarray:
+    """``X_b[:, g]' W X_c[:, g]`` for every level g of the first term, ``(l0, k0, k0)``,
+    for blocks X of ``L_T0`` (dense or sparse) and dense weights W."""
+    if isinstance(x_b, SparseBlock) and not isinstance(x_c, SparseBlock):
+        # the product on the dense side: W' X_b, contracted with X_c
+        return _contract(x_c, np.ascontiguousarray(weights.T), x_b, l0, k0).transpose(0, 2, 1)
+    y = transpose_times_vector(x_c, weights.T).T  # W X_c, (rows of b, q0)
+    if isinstance(x_b, SparseBlock):
+        kb = x_b.block_shape[0]
+        at = y.reshape(x_b.nrow_levels, kb, l0, k0)[x_b.rows, :, x_b.cols, :]
+        return sum_by_level(np.matmul(x_b.data.transpose(0, 2, 1), at), x_b.cols, l0)
+    return np.einsum("rga,rgb->gab", x_b.reshape(-1, l0, k0), y.reshape(-1, l0, k0))
+
+
+class _TraceRoute:
+    """The diagonal faces of ``M^{-1}`` through ``M^{-1} Lambda~' A~ Lambda~ = I - M^{-1} P``.
+
+    With every template invertible, term j's ``G_j = sum_g (M^{-1} Lambda~' A~)_gg``
+    equals ``(l_j I - S_j) lambda_j^{-1}``, where ``S_j`` sums the diagonal faces of
+    ``M^{-1}`` over term j's levels: no off-diagonal block of ``M^{-1}`` is needed. For
+    T's terms they are read from ``Omega_TT``; for the first term
+
+        ``S_0 = sum_g L_g^{-T} (I + L_T0[:, g]' Omega_TT L_T0[:, g]) L_g^{-1}``,
+
+    and the middle products are the transpose of the fill ``L_T0 L_T0'`` of T: where
+    the factor has a fill plan for a pair of T's terms, its transposed product
+    (:meth:`CrossPlan.adjoint`) gives them from A's values, at about the fill's cost;
+    elsewhere a sparse (or dense) product with L's blocks does.
+    """
+
+    def __init__(self, tail: _Trailing) -> None:
+        chol = tail.chol
+        self.tail = tail
+        self.chol = chol
+        self.m = chol.m
+        self.l0, self.k0 = chol.nlevels[0], chol.ncoef[0]
+        self.blocks = list(range(1, self.m)) + ([self.m] if tail.with_x else [])
+        self._level_weights: dict[int, np.ndarray] = {}
+
+    def _pairs(self) -> list[tuple[int, int]]:
+        return [(b, c) for i, b in enumerate(self.blocks) for c in self.blocks[: i + 1]]
+
+    def cost(self) -> float:
+        """Flops (of dense BLAS) of :meth:`first_faces` beyond ``potri``."""
+        chol, k0 = self.chol, self.k0
+        total = 0.0
+        for b, c in self._pairs():
+            plan = chol.plans.get((b, c)) if b < self.m else None
+            rows_b = self.tail.rows(b).stop - self.tail.rows(b).start
+            rows_c = self.tail.rows(c).stop - self.tail.rows(c).start
+            if plan is None:
+                total += _SPMM_FLOPS * min(rows_b * self._entries(c), rows_c * self._entries(b))
+                continue
+            if plan.sparse is not None:
+                total += _PLAN_FLOPS * plan.sparse.nnz
+            if plan.dense is not None:
+                total += 2.0 * rows_b * rows_c * len(plan.dense.levels) * k0
+        return total
+
+    def _entries(self, b: int) -> int:
+        """Stored entries of block b of ``L_T0`` (as the pattern of A says)."""
+        chol = self.chol
+        if b == self.m:
+            return chol.p * self.l0 * self.k0
+        a = chol.A.off[(b, 0)]
+        if isinstance(a, SparseBlock) and chol.sparse_off[(b, 0)]:
+            return a.data.size
+        return a.shape[0] * a.shape[1]
+
+    def _lower_level_pairs(self, weights: np.ndarray, b: int) -> np.ndarray:
+        """Symmetric weights of a diagonal target as its plan reads them: strictly
+        lower level pairs doubled, the diagonal faces once, the upper ones zero."""
+        l, k = self.chol.nlevels[b], self.chol.ncoef[b]
+        factor = self._level_weights.get(b)
+        if factor is None:
+            factor = (2.0 * np.tri(l, l, -1) + np.eye(l)).reshape(l, 1, l, 1)
+            self._level_weights[b] = factor
+        return (weights.reshape(l, k, l, k) * factor).reshape(weights.shape)
+
+    def first_faces(self, omega: np.ndarray, lams: list[np.ndarray]) -> np.ndarray:
+        """``S_0``: the first term's diagonal faces of ``M^{-1}``, summed, ``(k0, k0)``."""
+        chol, l0, k0, m = self.chol, self.l0, self.k0, self.m
+        from_a = np.zeros((l0, k0, k0))  # A_T0' Lambda_T Omega Lambda_T' A_T0, per level
+        from_l = np.zeros((l0, k0, k0))  # L_T0' Omega L_T0, per level
+        for b, c in self._pairs():
+            sig = omega[self.tail.rows(b), self.tail.rows(c)]
+            both = 1.0 if b == c else 2.0  # the pair (c, b) of the symmetric sum
+            plan = chol.plans.get((b, c)) if b < m else None
+            if plan is None:
+                from_l += _contract(_l_t0(chol, b), both * sig, _l_t0(chol, c), l0, k0)
+                continue
+            if plan.sparse is not None:
+                w = self._lower_level_pairs(sig, b) if b == c else 2.0 * sig
+                from_a += plan.sparse.adjoint(np.ascontiguousarray(w), lams[b], lams[c])
+            if plan.dense is not None:
+                from_l += plan.dense.adjoint(both * sig, chol.off[(b, 0)], chol.off[(c, 0)],
+                                             k0, l0)
+        inv0 = chol.diag_inv[0]  # L_g^{-1}
+        left = np.matmul(inv0, lams[0].T)  # L_g^{-1} lambda_0'
+        inner = np.matmul(np.matmul(left, from_a), left.transpose(0, 2, 1)) + from_l
+        inner = inner + inner.transpose(0, 2, 1)  # twice the symmetric part
+        inner[:, range(k0), range(k0)] += 2.0
+        return 0.5 * np.einsum("gsa,gst,gtb->ab", inv0, inner, inv0)
+
+    def logdet(self, lams: list[np.ndarray], usable: list[bool]) -> list[np.ndarray]:
+        """``G_j`` per term (zero for a scalar term at 0: ``usable`` False)."""
+        chol = self.chol
+        omega = self.tail.inverse() if self.tail.mt else np.zeros((0, 0))
+        out = []
+        for j in range(self.m):
+            l, k = chol.nlevels[j], chol.ncoef[j]
+            if not usable[j]:
+                out.append(np.zeros((k, k)))
+                continue
+            if j == 0:
+                faces = self.first_faces(omega, lams)
+            else:
+                rj = self.tail.rows(j)
+                faces = np.einsum("akal->kl", omega[rj, rj].reshape(l, k, l, k))
+            out.append(np.linalg.solve(lams[j].T, (l * np.eye(k) - faces).T).T)
+        return out
+
+
+def _trace_usable(lams: list[np.ndarray]) -> list[bool] | None:
+    """Per term, whether the trace route applies (False: a scalar term at 0, whose
+    derivatives are 0); None where a template is singular or nearly so."""
+    usable = []
+    for lam in lams:
+        diagonal = np.abs(np.diagonal(lam))
+        if lam.shape == (1, 1) and diagonal[0] == 0.0:
+            usable.append(False)
+        elif diagonal.min() >= TRACE_MIN_DIAGONAL:
+            usable.append(True)
+        else:
+            return None
+    return usable
+
+
+class ObjectiveGradient:
+    """The pieces of the gradient that the factor gives, by the trace route where
+    every template is invertible and by the pattern route otherwise.
+
+    Parameters
+    ----------
+    chol : BlockedCholesky
+        The factor (read at each call).
+    with_x : bool
+        Include the fixed effects in M (REML) or not (ML).
+    """
+
+    def __init__(self, chol: BlockedCholesky, with_x: bool) -> None:
+        self.chol = chol
+        self.with_x = with_x
+        self.tail = _Trailing(chol, with_x)
+        self._trace: _TraceRoute | None = None
+        self._pattern: _PatternRoute | None = None
+
+    def trace_route(self) -> _TraceRoute:
+        if self._trace is None:
+            self._trace = _TraceRoute(self.tail)
+        return self._trace
+
+    def pattern_route(self) -> _PatternRoute:
+        """Built on first use (its set-up reads all of A's blocks in T)."""
+        if self._pattern is None:
+            self._pattern = _PatternRoute(self.tail)
+        return self._pattern
+
+    def logdet(self, lams: list[np.ndarray]) -> list[np.ndarray]:
+        """Per term, ``sum_g G_j(g)`` with ``G = (M^{-1} Lambda~' A~)`` on level g's
+        diagonal block: the derivative of log det M along theta entry (r, c) of term j
+        is ``2 G_j[c, r]``."""
+        usable = _trace_usable(lams)
+        if usable is None:
+            return self.pattern_route().logdet(lams)
+        return self.trace_route().logdet(lams, usable)
+
+    def residual_products(self, lams: list[np.ndarray], u: list[np.ndarray],
+                          beta: np.ndarray) -> list[np.ndarray]:
+        """Per term, ``sum_g (Z' res)_(g, r) u_(g, c)`` as a k x k array [r, c].
+
+        With invertible templates ``Z' res = Lambda^{-T} u`` (the normal equations of
+        u), so the sum is ``lambda_j^{-T} sum_g u_g u_g'``.
+        """
+        usable = _trace_usable(lams)
+        if usable is None:
+            return self.pattern_route().residual_products(lams, u, beta)
+        out = []
+        for lam, uj, ok in zip(lams, u, usable, strict=True):
+            k = lam.shape[0]
+            if not ok:
+                out.append(np.zeros((k, k)))
+                continue
+            g = uj.reshape(-1, k)
+            out.append(np.linalg.solve(lam.T, g.T @ g))
         return out

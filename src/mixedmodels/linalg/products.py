@@ -233,6 +233,7 @@ class CrossPlan:
             position[order] = np.arange(len(order))
             self._w_cols = a_i.cols[order]
             self._w_values = a_i.data[order]
+        self._l0 = a_i.ncol_levels
         ncols = a_i.ncol_levels if self.by_level else len(a_i.rows) * ki * k0
         nnz = gen.count() * per_pair
         index = np.int32 if max(nrows, ncols, nnz) < 2**31 - 1 else np.int64
@@ -302,6 +303,32 @@ class CrossPlan:
             s = sandwich(s.reshape(self.npairs, ki, kj), lam_i, lam_j).ravel()
         flat[self.targets] -= s
 
+    def adjoint(self, weights: np.ndarray, lam_i: np.ndarray, lam_j: np.ndarray) -> np.ndarray:
+        """The faces ``H_c = A_i[:, c]' Lambda_i S Lambda_j' A_j[:, c]``, ``(l0, k0, k0)``.
+
+        The transpose of :meth:`subtract_from` (without its minus sign): for every set
+        of faces ``C``, ``sum_c <H_c, C_c> = <S, Lambda_i' (sum_c A_i[:, c] C_c
+        A_j[:, c]') Lambda_j>`` over the entries the plan writes, for S = ``weights``
+        (C-contiguous, the target's shape). Costs about as much as the fill.
+        """
+        ki, kj, k0 = self.k
+        flat = weights.reshape(-1)
+        if self.direct:
+            s = flat * (lam_i[0, 0] * lam_j[0, 0])
+        else:
+            s = flat[self.targets]
+            if ki > 1 or kj > 1:  # the transpose of s -> lam_i' s lam_j: s -> lam_i s lam_j'
+                s = sandwich(s.reshape(self.npairs, ki, kj), lam_i.T, lam_j.T).ravel()
+            else:
+                s = s * (lam_i[0, 0] * lam_j[0, 0])
+        v = self.matrix.T @ s
+        if self.by_level:
+            return v.reshape(-1, 1, 1)
+        # v holds d<S, .>/dW_e per entry e of a_i, with W_e = A_i,e C_c: the face's
+        # part is A_i,e' v_e, summed over the entries of each column level
+        per_entry = np.matmul(self._w_values.transpose(0, 2, 1), v.reshape(-1, ki, k0))
+        return sum_by_level(per_entry, self._w_cols, self._l0)
+
 
 class DenseColumns:
     """``L[i,0][:, H] L[j,0][:, H]'`` for a set H of column levels, by dense BLAS.
@@ -341,6 +368,19 @@ class DenseColumns:
         elem = (self.levels[:, None] * kc + np.arange(kc)).ravel()
         return np.ascontiguousarray(block[:, elem])
 
+    def adjoint(self, weights: np.ndarray, l_i: Block, l_j: Block, k0: int,
+                l0: int) -> np.ndarray:
+        """``L[i,0][:, c]' S L[j,0][:, c]`` for each column level c in H (zero
+        elsewhere), ``(l0, k0, k0)``, for S = ``weights`` (all of it: symmetric
+        weights are not halved)."""
+        d_i = self._gather(l_i, self._sides[0])
+        d_j = d_i if self.symmetric else self._gather(l_j, self._sides[1])
+        nh = len(self.levels)
+        out = np.zeros((l0, k0, k0))
+        y = (weights @ d_j).reshape(-1, nh, k0)
+        out[self.levels] = np.einsum("rha,rhb->hab", d_i.reshape(-1, nh, k0), y)
+        return out
+
     def subtract_from(self, target: np.ndarray, l_i: Block, l_j: Block) -> None:
         """``target -= L[i,0][:, H] L[j,0][:, H]'`` (lower triangle only when symmetric)."""
         d_i = self._gather(l_i, self._sides[0])
@@ -349,6 +389,16 @@ class DenseColumns:
             return
         d_j = self._gather(l_j, self._sides[1])
         target -= d_i @ d_j.T
+
+
+def sum_by_level(values: np.ndarray, levels: np.ndarray, nlevels: int) -> np.ndarray:
+    """``out[c] = sum of values[e] over e with levels[e] == c`` for ``(n, k, k)`` values."""
+    k2 = values.shape[1] * values.shape[2]
+    flat = values.reshape(-1, k2)
+    out = np.empty((nlevels, k2))
+    for t in range(k2):
+        out[:, t] = np.bincount(levels, weights=flat[:, t], minlength=nlevels)
+    return out.reshape(nlevels, values.shape[1], values.shape[2])
 
 
 def split_columns(
