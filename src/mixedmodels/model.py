@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import functools
 import math
+import os
 import warnings
 from typing import TYPE_CHECKING, Any
 
@@ -527,10 +528,18 @@ class LinearMixedModel:
         return objective, objective_gradient, derivatives
 
     def blas_threads(self) -> contextlib.AbstractContextManager[Any]:
-        """A context limiting BLAS to one thread when every dense block is small."""
+        """A context limiting BLAS to one thread when every dense block is small, and
+        otherwise numpy's own BLAS (where it is a library apart from SciPy's).
+
+        The large dense kernels (``potrf``, ``potri``, ``trsm``, ``syrk``) are SciPy's;
+        numpy's products here are small. Two thread pools of two threads on two cores
+        fight: an OpenBLAS pool keeps spinning after its call returns, and InstEval's
+        evaluation took 22-28 ms after a gradient instead of 12 ms (d3: 100-155 ms
+        instead of 46 ms), with numpy's pool at one thread they did not.
+        """
         if self._chol.largest_dense_order() < BLAS_THREADS_MIN_ORDER:
-            return _OneBlasThread()
-        return contextlib.nullcontext()
+            return _OneBlasThread(_blas_libraries())
+        return _OneBlasThread(_numpy_blas_libraries())
 
     def fit_warnings(self, opt: Any) -> list[str]:
         """The messages lme4 would give (design messages, singular fit, convergence)."""
@@ -572,18 +581,31 @@ def _blas_libraries() -> tuple[Any, ...]:
     return tuple(lib for lib in _blas_controller().lib_controllers if lib.user_api == "blas")
 
 
-class _OneBlasThread(contextlib.AbstractContextManager):
-    """One BLAS thread inside the context, the previous counts restored on exit.
+@functools.cache
+def _numpy_blas_libraries() -> tuple[Any, ...]:
+    """The BLAS libraries that numpy loaded for itself (none where numpy and SciPy
+    share one)."""
+    scipy_dirs = ("scipy.libs", f"scipy{os.sep}")
+    return tuple(lib for lib in _blas_libraries()
+                 if "numpy" in lib.filepath and not any(d in lib.filepath for d in scipy_dirs))
 
-    What ``threadpool_limits(1, user_api="blas")`` does, for the libraries found once
+
+class _OneBlasThread(contextlib.AbstractContextManager):
+    """One thread for the given BLAS libraries inside the context, the previous counts
+    restored on exit.
+
+    What ``threadpool_limits(1, user_api="blas")`` does, for libraries found once
     (:func:`_blas_libraries`): threadpoolctl's context re-reads every library's
     information on each entry (15 us, twice per ``lmer`` call; this costs 5 us), and
     a library already at one thread is left alone.
     """
 
+    def __init__(self, libraries: tuple[Any, ...]) -> None:
+        self.libraries = libraries
+
     def __enter__(self) -> _OneBlasThread:
         self._restore = []
-        for lib in _blas_libraries():
+        for lib in self.libraries:
             n = lib.get_num_threads()
             if n != 1:
                 lib.set_num_threads(1)
@@ -600,7 +622,7 @@ def _design_blas_threads(data: Any) -> contextlib.AbstractContextManager[Any]:
     ``DESIGN_BLAS_THREADS_MIN_ROWS`` rows is built."""
     shape = getattr(data, "shape", None)
     if shape and isinstance(shape[0], int) and shape[0] < DESIGN_BLAS_THREADS_MIN_ROWS:
-        return _OneBlasThread()
+        return _OneBlasThread(_blas_libraries())
     return contextlib.nullcontext()
 
 
