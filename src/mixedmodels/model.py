@@ -52,9 +52,15 @@ BLAS_THREADS_MIN_ORDER = 1024
 # 110 -> 140-170 ms).
 DESIGN_BLAS_THREADS_MIN_ROWS = 100_000
 # Analytic gradients are used when the dense part they invert is at most this order
-# and one gradient costs at most this many flops (see linalg/gradient.py).
+# and one gradient costs at most this many flops (see linalg/gradient.py): d3 2.6e9
+# (about one evaluation more), InstEval 1.6e9; MovieLens (order 3706) stays with BOBYQA.
 GRADIENT_MAX_ORDER = 1500
-GRADIENT_MAX_FLOPS = 2e9
+GRADIENT_MAX_FLOPS = 5e9
+# With a gradient, L-BFGS-B replaces BOBYQA for models of this many terms or more,
+# whatever their number of parameters (optimize.GRADIENT_MIN_PARAMS otherwise): with
+# three crossed terms the dense block T makes evaluations dear and BOBYQA needed 117
+# evaluations on InstEval's (1|s) + (1|d) + (1|dept), L-BFGS-B 27 (and 27 gradients).
+GRADIENT_MIN_TERMS = 3
 
 
 def lme4_term_order(nlevels: list[int]) -> list[int]:
@@ -479,7 +485,8 @@ class LinearMixedModel:
             objective, gradient, hessian = self._optimised_functions()
             opt = minimize(objective, x0, self.lower, check=check,
                            scale=self.theta_scale(), gradient=gradient, hessian=hessian,
-                           canonical=self.canonical_theta)
+                           canonical=self.canonical_theta,
+                           quasi_newton=len(self.A.diag) >= GRADIENT_MIN_TERMS)
             return LmerFit.from_model(self, opt.final, opt, self.fit_warnings(opt))
 
     def _optimised_functions(self) -> tuple[Any, Any, Any]:
