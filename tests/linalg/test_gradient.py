@@ -142,11 +142,31 @@ def test_trace_route_matches_pattern_route(name, mode, with_x, direct_fill,
     by_pattern = grad.pattern_route().logdet(lams)
     for a, b in zip(by_trace, by_pattern, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
+    # Z' res from A's blocks equals Lambda^{-T} u (the normal equations of u)
     beta = chol.fixed_effects()
     u = chol.spherical_effects(beta)
-    for a, b in zip(grad.residual_products(lams, u, beta),
-                    grad.pattern_route().residual_products(lams, u, beta), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
+    for lam, uj, a in zip(lams, u, grad.residual_products(lams, u, beta), strict=True):
+        g = uj.reshape(-1, lam.shape[0])
+        b = np.linalg.solve(lam.T, g.T @ g)
+        np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-8 * np.abs(b).max())
+
+
+@pytest.mark.parametrize("with_x", [True, False])
+@pytest.mark.parametrize("name", ["vector crossed", "vector three crossed", "k0 = 3",
+                                  "scalar first, vector later"])
+def test_trace_route_with_a_singular_first_template(name, with_x) -> None:
+    # The first term's formula needs no inverse of its template: a zero diagonal
+    # there (and the whole template at zero) keeps the trace route, and it agrees
+    # with the pattern route.
+    chol, lams = factor_with_plans(name, "chosen")
+    for zero in (np.s_[-1, -1], np.s_[:, :]):
+        lams[0] = lams[0].copy()
+        lams[0][zero] = 0.0
+        assert chol.update(lams)
+        grad = gradient.ObjectiveGradient(chol, with_x)
+        assert gradient._trace_usable(lams) is not None
+        for a, b in zip(grad.logdet(lams), grad.pattern_route().logdet(lams), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
 
 
 def test_trace_route_cost_counts_the_plans() -> None:

@@ -42,11 +42,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.linalg import lapack
 
-from mixedmodels.linalg.blocks import SparseBlock, blockdiag_to_dense, transpose_times_vector
-from mixedmodels.linalg.cholesky import BlockedCholesky
+from mixedmodels.linalg.blocks import (
+    SparseBlock,
+    blockdiag_to_dense,
+    scale_dense,
+    times,
+    transpose_times_vector,
+)
+from mixedmodels.linalg.cholesky import BlockedCholesky, CrossProducts
 from mixedmodels.linalg.products import sum_by_level
 
 # Levels whose row counts differ by at most this factor share a padded batch.
@@ -256,13 +261,6 @@ class _PatternRoute:
         # A~_T0 in E's layout
         self._dense_index: dict[int, np.ndarray] = {}
         self.a_e = self._in_e_layout([A.off[(j, 0)] for j in range(1, self.m)], A.xz[0])
-        # Z_T' Z_0 as an element-level sparse matrix (for the residual products)
-        ez = slice(0, int(self.pattern.e_starts[-1]))
-        cols = self.pattern.level[ez, None] * self.k0 + np.arange(self.k0)
-        rows = np.broadcast_to(self.pattern.t_row[ez, None], cols.shape)
-        a_z0 = sp.csr_matrix((self.a_e[ez].ravel(), (rows.ravel(), cols.ravel())),
-                             shape=(self.mz, self.l0 * self.k0))
-        self.a_z0: sp.csr_matrix | np.ndarray = a_z0.toarray() if self.dense_t0 else a_z0
         # all of A~[T, T], dense, fixed
         self.a_tt = np.zeros((self.mt, self.mt))
         for j in range(1, self.m):
@@ -398,31 +396,31 @@ class _PatternRoute:
             out.append(gj)
         return out
 
-    def residual_products(self, lams: list[np.ndarray], u: list[np.ndarray],
-                          beta: np.ndarray) -> list[np.ndarray]:
-        """Per term, ``sum_g (Z' res)_(g, r) u_(g, c)`` as a k x k array [r, c]."""
-        A = self.chol.A
-        p = self.p
-        l0, k0 = self.l0, self.k0
-        v = [(u[j].reshape(-1, lams[j].shape[0]) @ lams[j].T).ravel() for j in range(self.m)]
-        v_t = np.concatenate(v[1:]) if self.m > 1 else np.zeros(0)
-        zres = [A.xz[j][p] - A.xz[j][:p].T @ beta for j in range(self.m)]
-        zres[0] = zres[0] - np.matmul(A.diag[0], v[0].reshape(l0, k0, 1)).ravel()
-        if self.mz:
-            zres[0] = zres[0] - self.a_z0.T @ v_t
-            rest = self.a_z0 @ v[0] + self.a_tt[: self.mz, : self.mz] @ v_t
-            for j in range(1, self.m):
-                zres[j] = zres[j] - rest[self._rows(j)]
-        out = []
-        for j in range(self.m):
-            k = lams[j].shape[0]
-            out.append(zres[j].reshape(-1, k).T @ u[j].reshape(-1, k))
-        return out
+
+def residual_products(A: CrossProducts, lams: list[np.ndarray], u: list[np.ndarray],
+                      beta: np.ndarray) -> list[np.ndarray]:
+    """Per term, ``sum_g (Z' res)_(g, r) u_(g, c)`` as a k x k array [r, c], with
+    ``Z' res = Z' y - Z' X beta - Z' Z Lambda u`` from A's blocks (no inverse of a
+    template: valid for every theta)."""
+    m, p = len(A.diag), A.xx.shape[0] - 1
+    v = [(u[j].reshape(-1, lams[j].shape[0]) @ lams[j].T) for j in range(m)]
+    out = []
+    for j in range(m):
+        zres = A.xz[j][p] - A.xz[j][:p].T @ beta
+        zres -= np.matmul(A.diag[j], v[j][:, :, None]).ravel()
+        for i in range(m):
+            if i > j:
+                zres -= transpose_times_vector(A.off[(i, j)], v[i].ravel())
+            elif i < j:
+                zres -= times(A.off[(j, i)], v[i].ravel())
+        k = lams[j].shape[0]
+        out.append(zres.reshape(-1, k).T @ u[j].reshape(-1, k))
+    return out
 
 
-def _l_t0(chol: BlockedCholesky, b: int) -> np.ndarray | SparseBlock:
-    """Block b of ``L_T0``: a later term's ``L[b,0]``, or (``b == m``) X's row block."""
-    return chol.x[0][: chol.p] if b == chol.m else chol.off[(b, 0)]
+def _a_t0(A: CrossProducts, b: int) -> np.ndarray | SparseBlock:
+    """Block b of ``A~_T0``: a later term's ``A[b,0]``, or (``b == len(A.diag)``) X's."""
+    return A.xz[0][: A.xx.shape[0] - 1] if b == len(A.diag) else A.off[(b, 0)]
 
 
 def _nnz(block: np.ndarray | SparseBlock) -> int:
@@ -468,6 +466,18 @@ class _TraceRoute:
         self.l0, self.k0 = chol.nlevels[0], chol.ncoef[0]
         self.blocks = list(range(1, self.m)) + ([self.m] if tail.with_x else [])
         self._level_weights: dict[int, np.ndarray] = {}
+        self._a_blocks: dict[int, np.ndarray | SparseBlock] = {}
+
+    def _a_t0(self, b: int) -> np.ndarray | SparseBlock:
+        """Block b of ``A~_T0``, dense where L stores it dense (BLAS products beat
+        sparse ones there; a copy of A's block, made once)."""
+        block = self._a_blocks.get(b)
+        if block is None:
+            block = _a_t0(self.chol.A, b)
+            if isinstance(block, SparseBlock) and not self.chol.sparse_off[(b, 0)]:
+                block = block.toarray()
+            self._a_blocks[b] = block
+        return block
 
     def _pairs(self) -> list[tuple[int, int]]:
         return [(b, c) for i, b in enumerate(self.blocks) for c in self.blocks[: i + 1]]
@@ -509,55 +519,69 @@ class _TraceRoute:
             self._level_weights[b] = factor
         return (weights.reshape(l, k, l, k) * factor).reshape(weights.shape)
 
-    def first_faces(self, omega: np.ndarray, lams: list[np.ndarray]) -> np.ndarray:
-        """``S_0``: the first term's diagonal faces of ``M^{-1}``, summed, ``(k0, k0)``."""
+    def _weights(self, sig: np.ndarray, b: int, c: int, lams: list[np.ndarray]) -> np.ndarray:
+        """``Lambda_b Omega_bc Lambda_c'`` (X's rows unscaled)."""
+        one = np.ones((1, 1))
+        lam_b = lams[b] if b < self.m else one
+        lam_c = lams[c] if c < self.m else one
+        out = np.empty(sig.shape)
+        scale_dense(np.ascontiguousarray(sig), lam_b.T, lam_c.T, out=out)
+        return out
+
+    def first_term(self, omega: np.ndarray, lams: list[np.ndarray]) -> np.ndarray:
+        """``G_0 = sum_g (M^{-1})_gg lambda_0' A_gg + (M^{-1})_gT Lambda_T' A_Tg``.
+
+        With ``H_g = A_Tg' Lambda_T Omega_TT Lambda_T' A_Tg`` and ``F_g = (L_g L_g')^{-1}``
+        the diagonal face is ``F_g + F_g lambda_0' H_g lambda_0 F_g`` and the second
+        part ``-F_g lambda_0' H_g``: no inverse of ``lambda_0`` (a singular first
+        template is fine) and no cancellation near 0.
+        """
         chol, l0, k0, m = self.chol, self.l0, self.k0, self.m
-        from_a = np.zeros((l0, k0, k0))  # A_T0' Lambda_T Omega Lambda_T' A_T0, per level
-        from_l = np.zeros((l0, k0, k0))  # L_T0' Omega L_T0, per level
+        h = np.zeros((l0, k0, k0))
         for b, c in self._pairs():
             sig = omega[self.tail.rows(b), self.tail.rows(c)]
             both = 1.0 if b == c else 2.0  # the pair (c, b) of the symmetric sum
             plan = chol.plans.get((b, c)) if b < m else None
-            if plan is None:
-                from_l += _contract(_l_t0(chol, b), both * sig, _l_t0(chol, c), l0, k0)
-                continue
-            if plan.sparse is not None:
+            if plan is not None and plan.sparse is not None:
                 w = self._lower_level_pairs(sig, b) if b == c else 2.0 * sig
-                from_a += plan.sparse.adjoint(np.ascontiguousarray(w), lams[b], lams[c])
-            if plan.dense is not None:
-                from_l += plan.dense.adjoint(both * sig, chol.off[(b, 0)], chol.off[(c, 0)],
-                                             k0, l0)
+                h += plan.sparse.adjoint(np.ascontiguousarray(w), lams[b], lams[c])
+            if plan is None:
+                w = self._weights(both * sig, b, c, lams)
+                h += _contract(self._a_t0(b), w, self._a_t0(c), l0, k0)
+            elif plan.dense is not None:
+                w = self._weights(both * sig, b, c, lams)
+                h += plan.dense.adjoint(w, chol.A.off[(b, 0)], chol.A.off[(c, 0)], k0, l0)
+        h = 0.5 * (h + h.transpose(0, 2, 1))
         inv0 = chol.diag_inv[0]  # L_g^{-1}
-        left = np.matmul(inv0, lams[0].T)  # L_g^{-1} lambda_0'
-        inner = np.matmul(np.matmul(left, from_a), left.transpose(0, 2, 1)) + from_l
-        inner = inner + inner.transpose(0, 2, 1)  # twice the symmetric part
-        inner[:, range(k0), range(k0)] += 2.0
-        return 0.5 * np.einsum("gsa,gst,gtb->ab", inv0, inner, inv0)
+        f = np.matmul(inv0.transpose(0, 2, 1), inv0)
+        lam_t = lams[0].T
+        f_lam = np.matmul(f, lam_t)  # F_g lambda_0'
+        own = np.matmul(f, np.matmul(lam_t, chol.A.diag[0]))  # F_g lambda_0' A_gg
+        faces = own + np.matmul(f_lam, np.matmul(h, np.matmul(lams[0], own)))
+        return np.add.reduce(faces - np.matmul(f_lam, h), axis=0)
 
     def logdet(self, lams: list[np.ndarray], usable: list[bool]) -> list[np.ndarray]:
-        """``G_j`` per term (zero for a scalar term at 0: ``usable`` False)."""
+        """``G_j`` per term (zero for a later scalar term at 0: ``usable`` False)."""
         chol = self.chol
         omega = self.tail.inverse() if self.tail.mt else np.zeros((0, 0))
-        out = []
-        for j in range(self.m):
+        out = [self.first_term(omega, lams)]
+        for j in range(1, self.m):
             l, k = chol.nlevels[j], chol.ncoef[j]
             if not usable[j]:
                 out.append(np.zeros((k, k)))
                 continue
-            if j == 0:
-                faces = self.first_faces(omega, lams)
-            else:
-                rj = self.tail.rows(j)
-                faces = np.einsum("akal->kl", omega[rj, rj].reshape(l, k, l, k))
+            rj = self.tail.rows(j)
+            faces = np.einsum("akal->kl", omega[rj, rj].reshape(l, k, l, k))
             out.append(np.linalg.solve(lams[j].T, (l * np.eye(k) - faces).T).T)
         return out
 
 
 def _trace_usable(lams: list[np.ndarray]) -> list[bool] | None:
-    """Per term, whether the trace route applies (False: a scalar term at 0, whose
-    derivatives are 0); None where a template is singular or nearly so."""
-    usable = []
-    for lam in lams:
+    """Per term, whether the trace route's formula applies to it (False: a later
+    scalar term at 0, whose derivatives are 0; the first term needs no inverse);
+    None where a later template is singular or nearly so."""
+    usable = [True]
+    for lam in lams[1:]:
         diagonal = np.abs(np.diagonal(lam))
         if lam.shape == (1, 1) and diagonal[0] == 0.0:
             usable.append(False)
@@ -609,20 +633,5 @@ class ObjectiveGradient:
 
     def residual_products(self, lams: list[np.ndarray], u: list[np.ndarray],
                           beta: np.ndarray) -> list[np.ndarray]:
-        """Per term, ``sum_g (Z' res)_(g, r) u_(g, c)`` as a k x k array [r, c].
-
-        With invertible templates ``Z' res = Lambda^{-T} u`` (the normal equations of
-        u), so the sum is ``lambda_j^{-T} sum_g u_g u_g'``.
-        """
-        usable = _trace_usable(lams)
-        if usable is None:
-            return self.pattern_route().residual_products(lams, u, beta)
-        out = []
-        for lam, uj, ok in zip(lams, u, usable, strict=True):
-            k = lam.shape[0]
-            if not ok:
-                out.append(np.zeros((k, k)))
-                continue
-            g = uj.reshape(-1, k)
-            out.append(np.linalg.solve(lam.T, g.T @ g))
-        return out
+        """Per term, ``sum_g (Z' res)_(g, r) u_(g, c)`` as a k x k array [r, c]."""
+        return residual_products(self.chol.A, lams, u, beta)
