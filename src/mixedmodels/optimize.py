@@ -50,10 +50,11 @@ GRADIENT_MIN_PARAMS = 4
 # L-BFGS-B stops once an iteration lowers the objective by at most this, relative.
 LBFGSB_FTOL = 1e-11
 # Length of L-BFGS-B's first step (steepest descent), in the parameters' units. SciPy's
-# is 1: from the start (1 on template diagonals) it could land on a bound, and on a
-# badly scaled one-term model (alarm_3 of the reference fits) stay in a local optimum
-# there 660 above the optimum. Evaluations with 1 / 0.25: kb07 63 / 70, d3 72 / 51,
-# InstEval (ML) 29 / 27; alarm_3 is then rescued by the check (0.1: direct).
+# is 1: from the start (1 on template diagonals) it can land on a bound; on the badly
+# scaled one-term model alarm_3 of the reference fits (which keeps BOBYQA: 3
+# parameters, one term), L-BFGS-B forced on it stayed in a local optimum there 660
+# above the optimum, while with 0.25 the check rescued it. Evaluations with 1 / 0.25:
+# kb07 63 / 70, d3 72 / 51, InstEval (ML) 29 / 27.
 LBFGSB_FIRST_STEP = 0.25
 # Most Newton iterations (exact Hessian) before BOBYQA takes over.
 NEWTON_MAX_ITER = 50

@@ -445,17 +445,15 @@ def _contract(x_b: np.ndarray | SparseBlock, weights: np.ndarray,
 class _TraceRoute:
     """The diagonal faces of ``M^{-1}`` through ``M^{-1} Lambda~' A~ Lambda~ = I - M^{-1} P``.
 
-    With every template invertible, term j's ``G_j = sum_g (M^{-1} Lambda~' A~)_gg``
-    equals ``(l_j I - S_j) lambda_j^{-1}``, where ``S_j`` sums the diagonal faces of
-    ``M^{-1}`` over term j's levels: no off-diagonal block of ``M^{-1}`` is needed. For
-    T's terms they are read from ``Omega_TT``; for the first term
-
-        ``S_0 = sum_g L_g^{-T} (I + L_T0[:, g]' Omega_TT L_T0[:, g]) L_g^{-1}``,
-
-    and the middle products are the transpose of the fill ``L_T0 L_T0'`` of T: where
-    the factor has a fill plan for a pair of T's terms, its transposed product
-    (:meth:`CrossPlan.adjoint`) gives them from A's values, at about the fill's cost;
-    elsewhere a sparse (or dense) product with L's blocks does.
+    For a later term j with an invertible template, ``G_j = sum_g (M^{-1} Lambda~'
+    A~)_gg`` equals ``(l_j I - S_j) lambda_j^{-1}``, where ``S_j`` sums the diagonal
+    faces of ``M^{-1}`` (of ``Omega_TT``) over term j's levels. The first term's
+    ``G_0`` (:meth:`first_term`) needs, per level g, ``H_g = A_Tg' Lambda_T Omega_TT
+    Lambda_T' A_Tg``: the transpose of the fill ``L_T0 L_T0'`` of T. Where the factor
+    has a fill plan for a pair of T's terms, the plan run backwards
+    (:meth:`CrossPlan.adjoint`, :meth:`DenseColumns.adjoint`) gives it at about the
+    fill's cost; elsewhere a product with A's blocks does. No off-diagonal block of
+    ``M^{-1}`` is formed.
     """
 
     def __init__(self, tail: _Trailing) -> None:
@@ -483,7 +481,7 @@ class _TraceRoute:
         return [(b, c) for i, b in enumerate(self.blocks) for c in self.blocks[: i + 1]]
 
     def cost(self) -> float:
-        """Flops (of dense BLAS) of :meth:`first_faces` beyond ``potri``."""
+        """Flops (of dense BLAS) of :meth:`first_term` beyond ``potri``."""
         chol, k0 = self.chol, self.k0
         total = 0.0
         for b, c in self._pairs():
@@ -500,7 +498,7 @@ class _TraceRoute:
         return total
 
     def _entries(self, b: int) -> int:
-        """Stored entries of block b of ``L_T0`` (as the pattern of A says)."""
+        """Stored entries of block b of ``A~_T0`` as the trace route reads it."""
         chol = self.chol
         if b == self.m:
             return chol.p * self.l0 * self.k0
