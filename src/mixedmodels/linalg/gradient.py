@@ -49,10 +49,11 @@ from mixedmodels.linalg.blocks import (
     blockdiag_to_dense,
     scale_dense,
     times,
+    times_transpose,
     transpose_times_vector,
 )
 from mixedmodels.linalg.cholesky import BlockedCholesky, CrossProducts
-from mixedmodels.linalg.products import sum_by_level
+from mixedmodels.linalg.products import level_faces, sum_by_level
 
 # Levels whose row counts differ by at most this factor share a padded batch.
 _BATCH_GROWTH = 1.25
@@ -418,6 +419,14 @@ def residual_products(A: CrossProducts, lams: list[np.ndarray], u: list[np.ndarr
     return out
 
 
+def _times_faces(block: np.ndarray | SparseBlock, faces: np.ndarray) -> np.ndarray | SparseBlock:
+    """``block (I kron C)`` blockwise: each level c's columns times its face ``C_c``."""
+    if isinstance(block, SparseBlock):
+        return block.like(np.matmul(block.data, faces[block.cols]))
+    l0, k0 = faces.shape[0], faces.shape[1]
+    return np.matmul(block.reshape(-1, l0, 1, k0), faces[None]).reshape(block.shape)
+
+
 def _a_t0(A: CrossProducts, b: int) -> np.ndarray | SparseBlock:
     """Block b of ``A~_T0``: a later term's ``A[b,0]``, or (``b == len(A.diag)``) X's."""
     return A.xz[0][: A.xx.shape[0] - 1] if b == len(A.diag) else A.off[(b, 0)]
@@ -558,36 +567,95 @@ class _TraceRoute:
         faces = own + np.matmul(f_lam, np.matmul(h, np.matmul(lams[0], own)))
         return np.add.reduce(faces - np.matmul(f_lam, h), axis=0)
 
-    def logdet(self, lams: list[np.ndarray], usable: list[bool]) -> list[np.ndarray]:
-        """``G_j`` per term (zero for a later scalar term at 0: ``usable`` False)."""
+    def _a_tt(self, b: int, j: int) -> np.ndarray:
+        """``A~[b, j]`` dense, for b a later term or X (``b == m``) and j a later term."""
+        A = self.chol.A
+        if b == j:
+            return blockdiag_to_dense(A.diag[j])
+        if b == self.m:
+            return A.xz[j][: self.chol.p]
+        return _dense(A.off[(b, j)]) if b > j else _dense(A.off[(j, b)]).T
+
+    def _fill(self, b: int, j: int, faces: np.ndarray) -> np.ndarray:
+        """``B[b, j] = sum_c A~[b,0][:, c] C_c A~[j,0][:, c]'`` (the fill of T before
+        the templates scale it), dense and whole, by the factor's plans where it has
+        them."""
+        chol = self.chol
+        if b < j:
+            return self._fill(j, b, faces).T
+        plan = chol.plans.get((b, j)) if b < self.m else None
+        if plan is None:
+            return times_transpose(_times_faces(self._a_t0(b), faces), self._a_t0(j))
+        rows_b, rows_j = self.tail.rows(b), self.tail.rows(j)
+        out = np.zeros((rows_b.stop - rows_b.start, rows_j.stop - rows_j.start))
+        if plan.sparse is not None:
+            k_b, k_j = chol.ncoef[b], chol.ncoef[j]
+            plan.sparse.subtract_from(out, faces, np.eye(k_b), np.eye(k_j))
+            np.negative(out, out=out)
+            if b == j:  # the plan wrote the lower level pairs: mirror the strict ones
+                l = chol.nlevels[j]
+                strict = np.tri(l, l, -1).reshape(l, 1, l, 1)
+                out += (out.reshape(l, k_j, l, k_j) * strict).reshape(out.shape).T
+        if plan.dense is not None:
+            out += plan.dense.product_of(chol.A.off[(b, 0)], chol.A.off[(j, 0)], faces)
+        return out
+
+    def later_term(self, omega: np.ndarray, lams: list[np.ndarray], j: int,
+                   faces: np.ndarray) -> np.ndarray:
+        """``G_j`` for a later term without inverting its template:
+        ``sum_g (Omega_TT Lambda_T' (A~_TT - B))_gg`` over term j's levels, since
+        ``(M^{-1})_T0 Lambda_0' A~_0T = -Omega_TT Lambda_T' B``. Costs the fill of T's
+        column j once more (used where ``lambda_j`` is singular)."""
+        chol = self.chol
+        l, k = chol.nlevels[j], chol.ncoef[j]
+        one = np.ones((1, 1))
+        parts = []
+        for b in self.blocks:
+            block = self._a_tt(b, j) - self._fill(b, j, faces)
+            scaled = np.empty(block.shape)
+            scale_dense(np.ascontiguousarray(block), lams[b] if b < self.m else one,
+                        np.eye(k), out=scaled)
+            parts.append(scaled)
+        q = np.concatenate(parts)  # Lambda_T' (A~_TT - B)[:, term j]
+        sig = omega[self.tail.rows(j)]
+        return np.einsum("gat,tgb->ab", sig.reshape(l, k, -1), q.reshape(-1, l, k))
+
+    def logdet(self, lams: list[np.ndarray], kinds: list[str]) -> list[np.ndarray]:
+        """``G_j`` per term, by the kind of each later term (:func:`_later_kinds`)."""
         chol = self.chol
         omega = self.tail.inverse() if self.tail.mt else np.zeros((0, 0))
         out = [self.first_term(omega, lams)]
+        faces = None
         for j in range(1, self.m):
             l, k = chol.nlevels[j], chol.ncoef[j]
-            if not usable[j]:
+            if kinds[j] == "zero":
                 out.append(np.zeros((k, k)))
-                continue
-            rj = self.tail.rows(j)
-            faces = np.einsum("akal->kl", omega[rj, rj].reshape(l, k, l, k))
-            out.append(np.linalg.solve(lams[j].T, (l * np.eye(k) - faces).T).T)
+            elif kinds[j] == "singular":
+                if faces is None:
+                    faces = level_faces(chol.diag_inv[0], lams[0])
+                out.append(self.later_term(omega, lams, j, faces))
+            else:
+                rj = self.tail.rows(j)
+                s_j = np.einsum("akal->kl", omega[rj, rj].reshape(l, k, l, k))
+                out.append(np.linalg.solve(lams[j].T, (l * np.eye(k) - s_j).T).T)
         return out
 
 
-def _trace_usable(lams: list[np.ndarray]) -> list[bool] | None:
-    """Per term, whether the trace route's formula applies to it (False: a later
-    scalar term at 0, whose derivatives are 0; the first term needs no inverse);
-    None where a later template is singular or nearly so."""
-    usable = [True]
+def _later_kinds(lams: list[np.ndarray]) -> list[str]:
+    """How the trace route treats each later term: "zero" (a scalar term at 0: its
+    derivatives are 0), "invertible" (``(l I - S_j) lambda_j^{-1}``) or "singular"
+    (a template diagonal below ``TRACE_MIN_DIAGONAL``: :meth:`_TraceRoute.later_term`).
+    The first term's formula needs no inverse ("any")."""
+    kinds = ["any"]
     for lam in lams[1:]:
         diagonal = np.abs(np.diagonal(lam))
         if lam.shape == (1, 1) and diagonal[0] == 0.0:
-            usable.append(False)
+            kinds.append("zero")
         elif diagonal.min() >= TRACE_MIN_DIAGONAL:
-            usable.append(True)
+            kinds.append("invertible")
         else:
-            return None
-    return usable
+            kinds.append("singular")
+    return kinds
 
 
 class ObjectiveGradient:
@@ -624,10 +692,7 @@ class ObjectiveGradient:
         """Per term, ``sum_g G_j(g)`` with ``G = (M^{-1} Lambda~' A~)`` on level g's
         diagonal block: the derivative of log det M along theta entry (r, c) of term j
         is ``2 G_j[c, r]``."""
-        usable = _trace_usable(lams)
-        if usable is None:
-            return self.pattern_route().logdet(lams)
-        return self.trace_route().logdet(lams, usable)
+        return self.trace_route().logdet(lams, _later_kinds(lams))
 
     def residual_products(self, lams: list[np.ndarray], u: list[np.ndarray],
                           beta: np.ndarray) -> list[np.ndarray]:

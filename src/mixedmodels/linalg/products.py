@@ -381,6 +381,16 @@ class DenseColumns:
         out[self.levels] = np.einsum("rha,rhb->hab", d_i.reshape(-1, nh, k0), y)
         return out
 
+    def product_of(self, a_i: Block, a_j: Block, faces: np.ndarray) -> np.ndarray:
+        """``sum_c A_i[:, c] C_c A_j[:, c]'`` over the column levels c in H, dense and
+        whole (both triangles), from A's blocks and the faces ``C_c`` (``(l0, k0, k0)``)."""
+        d_i = self._gather(a_i, self._sides[0])
+        d_j = d_i if self.symmetric else self._gather(a_j, self._sides[1])
+        nh, k0 = len(self.levels), faces.shape[1]
+        scaled = np.matmul(d_i.reshape(-1, nh, 1, k0), faces[self.levels][None]).reshape(
+            d_i.shape)
+        return scaled @ d_j.T
+
     def subtract_from(self, target: np.ndarray, l_i: Block, l_j: Block) -> None:
         """``target -= L[i,0][:, H] L[j,0][:, H]'`` (lower triangle only when symmetric)."""
         d_i = self._gather(l_i, self._sides[0])
