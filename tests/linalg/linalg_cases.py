@@ -7,6 +7,7 @@ import pandas as pd
 
 import mixedmodels as mm
 from mixedmodels.linalg import BlockedCholesky, cross_products
+from mixedmodels.linalg.blocks import SparseBlock, blockdiag_to_dense
 from mixedmodels.linalg.products import FillPlan
 
 
@@ -126,3 +127,41 @@ def factor_with_plans(name: str, mode: str) -> tuple[BlockedCholesky, list[np.nd
             chol.plans[(i, j)] = FillPlan(a_i, a_j, i == j, heavy)
         assert chol.plans, "the case should have a dense target"
     return chol, lams
+
+
+def dense_logdet_blocks(chol: BlockedCholesky, lams: list[np.ndarray],
+                        with_x: bool) -> list[np.ndarray]:
+    """Per term, ``sum_g (M^{-1} Lambda~' A~)_gg`` from dense matrices: the reference
+    for the gradient's ``logdet`` (M includes X's block when ``with_x``)."""
+    A = chol.A
+    sizes = [d.shape[0] * d.shape[1] for d in A.diag]
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
+    q, p = int(starts[-1]), chol.p
+    n = q + (p if with_x else 0)
+    a = np.zeros((q + p, q + p))
+    for j, d in enumerate(A.diag):
+        rj = slice(starts[j], starts[j + 1])
+        a[rj, rj] = blockdiag_to_dense(d)
+        a[q:, rj] = A.xz[j][:p]
+        a[rj, q:] = A.xz[j][:p].T
+        for i in range(j + 1, len(A.diag)):
+            ri = slice(starts[i], starts[i + 1])
+            block = A.off[(i, j)]
+            block = block.toarray() if isinstance(block, SparseBlock) else block
+            a[ri, rj] = block
+            a[rj, ri] = block.T
+    a[q:, q:] = A.xx[:p, :p]
+    lam = np.eye(q + p)
+    for j, t in enumerate(lams):
+        lam[starts[j]:starts[j + 1], starts[j]:starts[j + 1]] = np.kron(
+            np.eye(A.diag[j].shape[0]), t)
+    a, lam = a[:n, :n], lam[:n, :n]
+    m = lam.T @ a @ lam
+    m[:q, :q] += np.eye(q)
+    x = np.linalg.solve(m, lam.T @ a)
+    out = []
+    for j, t in enumerate(lams):
+        l, k = A.diag[j].shape[0], t.shape[0]
+        xj = x[starts[j]:starts[j + 1], starts[j]:starts[j + 1]].reshape(l, k, l, k)
+        out.append(np.einsum("akal->kl", xj))
+    return out

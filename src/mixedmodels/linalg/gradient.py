@@ -13,33 +13,25 @@ the objective move with a parameter ``theta_i`` of term j as
 
 The first term's block of L is block diagonal (faces); the rest T (later terms and, for
 REML, X) is treated as one dense block, ``Omega_TT = (M^{-1})_TT``, from the dense
-factor of T by LAPACK (``potri``). Two routes lead from there to the diagonal blocks:
+factor of T by LAPACK (``potri``). No off-diagonal block of ``M^{-1}`` is formed:
 
-* the trace route (where every template ``lambda_j`` is invertible):
-  ``M^{-1} Lambda~' A~ Lambda~ = I - M^{-1} diag(I_q, 0)``, so term j's blocks sum to
-  ``(l_j I - S_j) lambda_j^{-1}``, where ``S_j`` sums the diagonal faces of ``M^{-1}``
-  over its levels, and ``Z' res = Lambda^{-T} u``. Only diagonal faces of ``M^{-1}``
-  enter: T's from ``Omega_TT``, the first term's from the transpose of the fill of T
-  (:class:`_TraceRoute`). A gradient costs ``potri`` of T plus about one fill.
-* the pattern route (any theta, a singular template included): Takahashi's selected
-  inverse on the pattern of A. The first term's column of ``M^{-1}`` is needed only
-  where ``L_T0`` is nonzero: for a level g with T rows ``R_g`` there,
+* a later term j with an invertible template: ``M^{-1} Lambda~' A~ Lambda~ = I - M^{-1}
+  diag(I_q, 0)``, so its blocks sum to ``(l_j I - S_j) lambda_j^{-1}``, where ``S_j``
+  sums the diagonal faces of ``Omega_TT`` over its levels;
+* the first term: per level g, ``H_g = A~_Tg' Lambda_T Omega_TT Lambda_T' A~_Tg`` is the
+  transpose of the fill of T (the factor's fill plans run backwards); with
+  ``F_g = (L_g L_g')^{-1}`` its block is ``(F_g + F_g lambda_0' H_g lambda_0 F_g)
+  lambda_0' A~_gg - F_g lambda_0' H_g``;
+* a later term with a singular template: ``sum_g (Omega_TT Lambda_T' (A~_TT - B))_gg``
+  with B the fill of T before scaling (once more the fill of its column);
+* ``Z' res`` from A's blocks: ``Z'y - Z'X beta - Z'Z Lambda u``.
 
-      ``Omega_T0[R_g, g] = -Omega_TT[R_g, R_g] L_T0[R_g, g] L_g^{-1}``,
-
-  and its diagonal face of ``M^{-1}`` is
-  ``L_g^{-T} (L_g^{-1} - L_T0[R_g, g]' Omega_T0[R_g, g])``. The levels are batched by
-  ``|R_g|`` (padded to the largest in a batch): ``potri`` of T plus about
-  ``sum_g |R_g|^2 k_0`` gathers and small products (several fills' worth).
-
-:func:`gradient_cost` estimates the trace route's cost.
+A gradient costs ``potri`` of T plus about one fill; :func:`gradient_cost` estimates it.
 
 This module knows the factor's storage (linalg/cholesky.py) but not the model.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import lapack
@@ -55,124 +47,26 @@ from mixedmodels.linalg.blocks import (
 from mixedmodels.linalg.cholesky import BlockedCholesky, CrossProducts
 from mixedmodels.linalg.products import level_faces, sum_by_level
 
-# Levels whose row counts differ by at most this factor share a padded batch.
-_BATCH_GROWTH = 1.25
-# Elements of the gathered Omega blocks per batch (bounds the temporary memory).
-_BATCH_ELEMENTS = 1 << 21
-# Smallest template diagonal (in absolute value) for the trace route: below it the
-# difference ``l I - S`` loses about ``eps l / |diagonal|`` to cancellation, and the
-# pattern route (exact everywhere) is used. A scalar term at exactly 0 needs neither.
+# Smallest diagonal (in absolute value) of a later term's template for the formula with
+# its inverse: below it ``l I - S`` loses about ``eps l / |diagonal|`` to cancellation,
+# and the formula without the inverse (one more fill) is used. A scalar term at exactly
+# 0 needs neither: its derivatives are 0.
 TRACE_MIN_DIAGONAL = 1e-4
 # Cost of a nonzero of a fill plan's (transposed) matrix-vector product and of a
 # multiply-add of a sparse-times-dense product, in flops of dense BLAS (about 1.5 ns
 # and 0.3 ns against potri at 45 GFlop/s).
 _PLAN_FLOPS = 70.0
 _SPMM_FLOPS = 14.0
-# Cost of one gathered element of a padded batch, in flops of dense BLAS: measured
-# 4.4-7.5 ns an element (d3-, InstEval-shaped) against potri at 45 GFlop/s, one thread.
-_GATHER_FLOPS = 300.0
 
 
 def _dense(block: np.ndarray | SparseBlock) -> np.ndarray:
     return block.toarray() if isinstance(block, SparseBlock) else np.asarray(block)
 
 
-@dataclass
-class _Pattern:
-    """The nonzero rows of ``L_T0`` as a list E of element rows.
-
-    Row e of E lies in T row ``t_row[e]`` and the first term's level ``level[e]``; a
-    value array ``(len(E), k0)`` holds the k0 columns of that level. E lists, per later
-    term j, its off-diagonal block's (block, row-coefficient) pairs in the block's own
-    order, then (REML) the p fixed-effect rows of every level.
-    """
-
-    t_row: np.ndarray
-    level: np.ndarray
-    e_starts: np.ndarray  # where each later term's rows begin in E (then X's)
-    batches: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # (levels, E index, T index)
-
-
-def _level_pairs(block: np.ndarray | SparseBlock, nrow: int,
-                 ncol: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row and column levels of a block's nonzero blocks, by column then row (every
-    pair for a block of A stored dense)."""
-    if isinstance(block, SparseBlock):
-        return block.rows, block.cols
-    cols, rows = np.divmod(np.arange(nrow * ncol), nrow)
-    return rows, cols
-
-
 def _term_starts(chol: BlockedCholesky) -> np.ndarray:
     """Where each later term's columns begin in T (the last entry: their total)."""
     sizes = [chol.nlevels[j] * chol.ncoef[j] for j in range(1, chol.m)]
     return np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-
-
-def _pattern(chol: BlockedCholesky, with_x: bool) -> _Pattern:
-    """The pattern of ``L_T0``, built once per Z (kept in ``A.z_cache``, shared by the
-    cost estimate, the gradient and models with another response)."""
-    key = f"gradient_pattern_{'x' if with_x else 'z'}"
-    if key not in chol.A.z_cache:
-        chol.A.z_cache[key] = _build_pattern(chol, with_x, _term_starts(chol))
-    return chol.A.z_cache[key]
-
-
-def _build_pattern(chol: BlockedCholesky, with_x: bool, starts: np.ndarray) -> _Pattern:
-    A = chol.A
-    l0, p = chol.nlevels[0], chol.p
-    t_rows, levels = [], []
-    for j in range(1, chol.m):
-        rows, cols = _level_pairs(A.off[(j, 0)], chol.nlevels[j], l0)
-        k = chol.ncoef[j]
-        t_rows.append((starts[j - 1] + rows[:, None] * k + np.arange(k)).ravel())
-        levels.append(np.repeat(cols, k))
-    if with_x:
-        mz = int(starts[-1])
-        t_rows.append(np.tile(mz + np.arange(p), l0))
-        levels.append(np.repeat(np.arange(l0), p))
-    t_row = np.concatenate(t_rows).astype(np.intp) if t_rows else np.zeros(0, np.intp)
-    level = np.concatenate(levels).astype(np.intp) if levels else np.zeros(0, np.intp)
-    sizes = [len(t) for t in t_rows[: chol.m - 1]]
-    e_starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-    # without rows in T there is nothing to batch (the gradient needs no Omega_T0)
-    batches = _batches(t_row, level, l0, int(starts[-1]) + p * with_x) if len(t_row) else []
-    return _Pattern(t_row, level, e_starts, batches)
-
-
-def _batches(t_row: np.ndarray, level: np.ndarray, l0: int,
-             mt: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Levels grouped by their number of E rows, with padded index arrays: E index
-    ``len(E)`` and T index ``mt`` point at a zero row (and column)."""
-    order = np.argsort(level, kind="stable")
-    counts = np.bincount(level, minlength=l0)
-    first = np.concatenate([[0], np.cumsum(counts)])
-    by_count = np.argsort(counts, kind="stable")
-    out = []
-    start = 0
-    while start < l0:
-        lo = max(int(counts[by_count[start]]), 1)
-        stop = start
-        while stop < l0 and counts[by_count[stop]] <= _BATCH_GROWTH * lo:
-            stop += 1
-        width = int(counts[by_count[stop - 1]])
-        per_batch = max(1, _BATCH_ELEMENTS // max(width * width, 1))
-        for s in range(start, stop, per_batch):
-            lev = by_count[s: min(stop, s + per_batch)]
-            slot = np.arange(width)
-            valid = slot[None, :] < counts[lev][:, None]
-            e_idx = np.where(valid, order[np.minimum(first[lev][:, None] + slot, len(order) - 1)],
-                             len(t_row))
-            t_idx = np.where(valid, t_row[np.minimum(e_idx, len(t_row) - 1)], mt)
-            out.append((lev, e_idx.astype(np.intp), t_idx.astype(np.intp)))
-        start = stop
-    return out
-
-
-def _column_costs(pattern: _Pattern, mt: int, q0: int) -> tuple[float, float]:
-    """Flop-equivalents of ``Omega_T0`` on the pattern (padded batches) and dense."""
-    gathered = sum(len(lev) * e_idx.shape[1] ** 2 for lev, e_idx, _ in pattern.batches)
-    return _GATHER_FLOPS * gathered, 2.0 * mt * mt * q0
 
 
 def gradient_cost(chol: BlockedCholesky, with_x: bool) -> tuple[int, float]:
@@ -235,169 +129,6 @@ class _Trailing:
         return out
 
 
-class _PatternRoute:
-    """``M^{-1}``'s first column of blocks on the pattern of ``L_T0`` (works for every
-    theta, a singular template included).
-
-    Parameters
-    ----------
-    tail : _Trailing
-        The layout of T (its factor's ``A`` is read once here; its blocks at each call).
-    """
-
-    def __init__(self, tail: _Trailing) -> None:
-        chol, with_x = tail.chol, tail.with_x
-        A = chol.A
-        self.tail = tail
-        self.chol = chol
-        self.with_x = with_x
-        self.m, self.p = chol.m, chol.p
-        self.l0, self.k0 = chol.nlevels[0], chol.ncoef[0]
-        self.starts = tail.starts
-        self.mz, self.mt = tail.mz, tail.mt
-        self.pattern = _pattern(chol, with_x)
-        on_pattern, dense = _column_costs(self.pattern, self.mt, self.l0 * self.k0)
-        self.dense_t0 = dense <= on_pattern
-        self._flat: np.ndarray | None = None
-        # A~_T0 in E's layout
-        self._dense_index: dict[int, np.ndarray] = {}
-        self.a_e = self._in_e_layout([A.off[(j, 0)] for j in range(1, self.m)], A.xz[0])
-        # all of A~[T, T], dense, fixed
-        self.a_tt = np.zeros((self.mt, self.mt))
-        for j in range(1, self.m):
-            rj = self._rows(j)
-            self.a_tt[rj, rj] = blockdiag_to_dense(A.diag[j])
-            for i in range(j + 1, self.m):
-                block = _dense(A.off[(i, j)])
-                self.a_tt[self._rows(i), rj] = block
-                self.a_tt[rj, self._rows(i)] = block.T
-        if with_x:
-            xs = slice(self.mz, self.mt)
-            for j in range(1, self.m):
-                self.a_tt[xs, self._rows(j)] = A.xz[j][: self.p]
-                self.a_tt[self._rows(j), xs] = A.xz[j][: self.p].T
-            self.a_tt[xs, xs] = A.xx[: self.p, : self.p]
-
-    def _rows(self, j: int) -> slice:
-        return self.tail.rows(j)
-
-    def _e_rows(self, j: int) -> slice:
-        return slice(int(self.pattern.e_starts[j - 1]), int(self.pattern.e_starts[j]))
-
-    def _in_e_layout(self, blocks: list[np.ndarray | SparseBlock], x0: np.ndarray) -> np.ndarray:
-        """Values ``(len(E), k0)`` of a matrix with T's rows and the first term's columns,
-        given as its blocks per later term (on A's pattern) and its X rows."""
-        k0 = self.k0
-        parts = []
-        for j, block in enumerate(blocks, start=1):
-            if isinstance(block, SparseBlock):
-                parts.append(block.data.reshape(-1, k0))
-            else:  # dense storage: read it at A's pattern
-                parts.append(np.asarray(block).reshape(-1, k0).take(self._dense_at(j), axis=0))
-        if self.with_x:
-            parts.append(x0[: self.p].reshape(self.p, self.l0, k0).transpose(1, 0, 2)
-                         .reshape(-1, k0))
-        return np.concatenate(parts) if parts else np.zeros((0, k0))
-
-    def _dense_at(self, j: int) -> np.ndarray:
-        """Rows of a dense ``(l_j k_j, l0 k0)`` block, viewed as ``(l_j k_j l0, k0)``, at
-        term j's part of E."""
-        index = self._dense_index.get(j)
-        if index is None:
-            ej = self._e_rows(j)
-            local = self.pattern.t_row[ej] - self.starts[j - 1]
-            index = local * self.l0 + self.pattern.level[ej]
-            self._dense_index[j] = index
-        return index
-
-    # ------------------------------------------------------------------ pieces
-    def _selected_inverse(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``Omega_TT`` (dense), ``Omega_T0`` on E and the first term's faces of M^{-1}."""
-        chol = self.chol
-        inv0 = chol.diag_inv[0]  # (l0, k0, k0), inverses of the lower faces
-        k0 = self.k0
-        if not self.mt:
-            faces0 = np.matmul(inv0.transpose(0, 2, 1), inv0)
-            return np.zeros((0, 0)), np.zeros((0, k0)), faces0
-        omega_tt = self.tail.inverse()
-        if self.dense_t0:
-            return (omega_tt, *self._column_dense(omega_tt, inv0))
-        l_e = self._in_e_layout([chol.off[(j, 0)] for j in range(1, self.m)], chol.x[0])
-        # padded copies: index mt / len(E) reads zeros
-        omega_pad = np.zeros((self.mt + 1, self.mt + 1))
-        omega_pad[: self.mt, : self.mt] = omega_tt
-        omega_flat = omega_pad.ravel()
-        l_pad = np.concatenate([l_e, np.zeros((1, k0))])
-        omega_e = np.zeros_like(l_pad)
-        fill = np.zeros((self.l0, k0, k0))
-        for lev, e_idx, t_idx in self.pattern.batches:
-            # flat indices and take: about 3x faster than 2-d fancy indexing
-            om = omega_flat.take(t_idx[:, :, None] * (self.mt + 1) + t_idx[:, None, :])
-            lc = l_pad[e_idx]
-            oc = -np.matmul(np.matmul(om, lc), inv0[lev])
-            fill[lev] = np.matmul(lc.transpose(0, 2, 1), oc)
-            omega_e[e_idx] = oc
-        faces0 = np.matmul(inv0.transpose(0, 2, 1), inv0 - fill)
-        return omega_tt, omega_e[:-1], faces0
-
-    def _dense_lt0(self) -> np.ndarray:
-        """``L_T0`` as one dense ``(mt, q0)`` array from the factor's blocks."""
-        chol = self.chol
-        lt0 = np.empty((self.mt, self.l0 * self.k0))
-        for j in range(1, self.m):
-            lt0[self._rows(j)] = _dense(chol.off[(j, 0)])
-        if self.with_x:
-            lt0[self.mz:] = chol.x[0][: self.p]
-        return lt0
-
-    def _column_dense(self, omega_tt: np.ndarray,
-                      inv0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``Omega_T0`` on E and the first term's faces, through the dense ``L_T0``."""
-        l0, k0, mt = self.l0, self.k0, self.mt
-        if self._flat is None:
-            self._flat = self.pattern.level * mt + self.pattern.t_row
-        lt0 = self._dense_lt0()
-        # level-major (l0, mt, k0) views for batched products over the faces
-        product = (omega_tt @ lt0).reshape(mt, l0, k0).transpose(1, 0, 2)
-        omega_g = -np.matmul(product, inv0)
-        fill = np.matmul(lt0.reshape(mt, l0, k0).transpose(1, 2, 0), omega_g)
-        faces0 = np.matmul(inv0.transpose(0, 2, 1), inv0 - fill)
-        return omega_g.reshape(-1, k0).take(self._flat, axis=0), faces0
-
-    def logdet(self, lams: list[np.ndarray]) -> list[np.ndarray]:
-        """Per term, ``sum_g G_j(g)`` with ``G = (M^{-1} Lambda~' A~)`` on level g's
-        diagonal block: the derivative of log det M along theta entry (r, c) of term j
-        is ``2 G_j[c, r]``."""
-        A = self.chol.A
-        omega_tt, omega_e, faces0 = self._selected_inverse()
-        k0, mt = self.k0, self.mt
-        # term 0: its own faces; the rows of T follow with each term below
-        q00 = np.matmul(lams[0].T, A.diag[0])
-        g0 = faces0.transpose(1, 0, 2).reshape(k0, -1) @ q00.reshape(-1, k0)
-        if self.with_x:
-            xe = slice(int(self.pattern.e_starts[-1]), None)
-            g0 += omega_e[xe].T @ self.a_e[xe]
-        out = [g0]
-        q_tt = self.a_tt.copy()  # Lambda_T' A~_TT
-        for j in range(1, self.m):
-            rj, k = self._rows(j), lams[j].shape[0]
-            q_tt[rj] = np.matmul(lams[j].T, self.a_tt[rj].reshape(-1, k, mt)).reshape(-1, mt)
-        for j in range(1, self.m):
-            rj, ej = self._rows(j), self._e_rows(j)
-            k = lams[j].shape[0]
-            # y[s, c, t, d] = sum over term j's blocks b of Omega_T0[(b, s), c] A~_T0[(b, t), d]:
-            # term 0 takes Lambda_j'[s, t] from it, term j Lambda_0[d, c]
-            y = (omega_e[ej].reshape(-1, k * k0).T @ self.a_e[ej].reshape(-1, k * k0))
-            y = y.reshape(k, k0, k, k0)
-            g0 += np.einsum("ts,sctd->cd", lams[j], y)
-            gj = np.einsum("dc,sctd->st", lams[0], y)
-            # T's own columns: sum over levels a of (Omega_TT Lambda_T' A~_TT)[(a, c), (a, r)]
-            omt = omega_tt[rj].reshape(-1, k, mt).transpose(1, 0, 2).reshape(k, -1)
-            gj += omt @ q_tt[:, rj].reshape(mt, -1, k).transpose(1, 0, 2).reshape(-1, k)
-            out.append(gj)
-        return out
-
-
 def residual_products(A: CrossProducts, lams: list[np.ndarray], u: list[np.ndarray],
                       beta: np.ndarray) -> list[np.ndarray]:
     """Per term, ``sum_g (Z' res)_(g, r) u_(g, c)`` as a k x k array [r, c], with
@@ -430,10 +161,6 @@ def _times_faces(block: np.ndarray | SparseBlock, faces: np.ndarray) -> np.ndarr
 def _a_t0(A: CrossProducts, b: int) -> np.ndarray | SparseBlock:
     """Block b of ``A~_T0``: a later term's ``A[b,0]``, or (``b == len(A.diag)``) X's."""
     return A.xz[0][: A.xx.shape[0] - 1] if b == len(A.diag) else A.off[(b, 0)]
-
-
-def _nnz(block: np.ndarray | SparseBlock) -> int:
-    return block.data.size if isinstance(block, SparseBlock) else block.size
 
 
 def _contract(x_b: np.ndarray | SparseBlock, weights: np.ndarray,
@@ -659,8 +386,7 @@ def _later_kinds(lams: list[np.ndarray]) -> list[str]:
 
 
 class ObjectiveGradient:
-    """The pieces of the gradient that the factor gives, by the trace route where
-    every template is invertible and by the pattern route otherwise.
+    """The pieces of the gradient that the factor gives.
 
     Parameters
     ----------
@@ -673,26 +399,13 @@ class ObjectiveGradient:
     def __init__(self, chol: BlockedCholesky, with_x: bool) -> None:
         self.chol = chol
         self.with_x = with_x
-        self.tail = _Trailing(chol, with_x)
-        self._trace: _TraceRoute | None = None
-        self._pattern: _PatternRoute | None = None
-
-    def trace_route(self) -> _TraceRoute:
-        if self._trace is None:
-            self._trace = _TraceRoute(self.tail)
-        return self._trace
-
-    def pattern_route(self) -> _PatternRoute:
-        """Built on first use (its set-up reads all of A's blocks in T)."""
-        if self._pattern is None:
-            self._pattern = _PatternRoute(self.tail)
-        return self._pattern
+        self.route = _TraceRoute(_Trailing(chol, with_x))
 
     def logdet(self, lams: list[np.ndarray]) -> list[np.ndarray]:
         """Per term, ``sum_g G_j(g)`` with ``G = (M^{-1} Lambda~' A~)`` on level g's
         diagonal block: the derivative of log det M along theta entry (r, c) of term j
         is ``2 G_j[c, r]``."""
-        return self.trace_route().logdet(lams, _later_kinds(lams))
+        return self.route.logdet(lams, _later_kinds(lams))
 
     def residual_products(self, lams: list[np.ndarray], u: list[np.ndarray],
                           beta: np.ndarray) -> list[np.ndarray]:
