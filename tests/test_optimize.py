@@ -174,3 +174,27 @@ def test_boundary_probe_keeps_a_genuine_boundary_optimum():
     model = LinearMixedModel.from_formula("Yield ~ 1 + (1 | Batch)", mm.datasets.load("dyestuff2"))
     check = check_optimum(model.objective, np.array([0.0]), np.array([0.0]))
     assert check.ok, check.messages
+
+
+def test_check_finds_a_dip_beyond_negative_curvature():
+    # Measured shape (a variance parameter near 0 of a crossed model that L-BFGS-B
+    # left at 0.01): slope -0.05 and curvature -3 there, a dip 6.35e-4 deep at 0.0246,
+    # 5.1e-4 above the start at 0.0357. The quadratic model's probe distance (0.026)
+    # overshoots the dip and the other way ends on the bound; the gradient's distance
+    # (0.02) finds it.
+    u_min, u_far = 0.0146, 0.0257
+    base = [-0.05 * u - 1.5 * u**2 for u in (u_min, u_far)]
+    c, d = np.linalg.solve([[u_min**3, u_min**4], [u_far**3, u_far**4]],
+                           [-6.35e-4 - base[0], 5.13e-4 - base[1]])
+
+    def fun(x):
+        u = x[0] - 0.01
+        return 1000.0 - 0.05 * u - 1.5 * u**2 + c * u**3 + d * u**4 + 20.0 * (x[1] - 1.0) ** 2
+
+    x = np.array([0.01, 1.0])
+    lower = np.array([0.0, -np.inf])
+    assert fun(x + [0.0146, 0.0]) < fun(x) - 6e-4  # the dip is there
+    result = check_optimum(fun, x, lower)
+    assert not result.ok
+    assert any("decreases along a direction of negative curvature" in m
+               for m in result.messages)
