@@ -368,13 +368,14 @@ class DenseColumns:
         elem = (self.levels[:, None] * kc + np.arange(kc)).ravel()
         return np.ascontiguousarray(block[:, elem])
 
-    def adjoint(self, weights: np.ndarray, l_i: Block, l_j: Block, k0: int,
+    def adjoint(self, weights: np.ndarray, b_i: Block, b_j: Block, k0: int,
                 l0: int) -> np.ndarray:
-        """``L[i,0][:, c]' S L[j,0][:, c]`` for each column level c in H (zero
-        elsewhere), ``(l0, k0, k0)``, for S = ``weights`` (all of it: symmetric
-        weights are not halved)."""
-        d_i = self._gather(l_i, self._sides[0])
-        d_j = d_i if self.symmetric else self._gather(l_j, self._sides[1])
+        """``B_i[:, c]' S B_j[:, c]`` for each column level c in H (zero elsewhere),
+        ``(l0, k0, k0)``, for S = ``weights`` (all of it: symmetric weights are not
+        halved) and blocks ``B_i``, ``B_j`` on the pattern of ``A[i,0]``, ``A[j,0]``
+        (A's own, or L's)."""
+        d_i = self._gather(b_i, self._sides[0])
+        d_j = d_i if self.symmetric else self._gather(b_j, self._sides[1])
         nh = len(self.levels)
         out = np.zeros((l0, k0, k0))
         y = (weights @ d_j).reshape(-1, nh, k0)
