@@ -198,3 +198,27 @@ def test_check_finds_a_dip_beyond_negative_curvature():
     assert not result.ok
     assert any("decreases along a direction of negative curvature" in m
                for m in result.messages)
+
+
+def test_check_finds_a_saddle_through_the_bound():
+    # a on its bound, b inside, both at 0 with gradient 0: each alone rises, b's own
+    # curvature is positive, but moving both (a off its bound) descends. The exact
+    # Hessian over all parameters shows it (the Newton path's check has it).
+    def fun(x):
+        a, b = x
+        return 100.0 * (a * a + b * b - 3.0 * a * b) + 1000.0 * (a * a + b * b) ** 2
+
+    def gradient(x):
+        a, b = x
+        r = 4000.0 * (a * a + b * b)
+        return fun(x), np.array([100.0 * (2 * a - 3 * b) + r * a, 100.0 * (2 * b - 3 * a) + r * b])
+
+    x = np.zeros(2)
+    lower = np.array([0.0, -np.inf])
+    h = 100.0 * np.array([[2.0, -3.0], [-3.0, 2.0]])
+    interior = np.array([False, True])
+    known = {"f0": 0.0, "g0": np.zeros(2), "interior": interior, "hessian": h[1:, 1:]}
+    assert check_optimum(fun, x, lower, gradient=gradient, **known).ok
+    result = check_optimum(fun, x, lower, gradient=gradient, full_hessian=h, **known)
+    assert not result.ok
+    assert any("off their bounds together" in m for m in result.messages)

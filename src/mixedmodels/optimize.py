@@ -439,7 +439,7 @@ def minimize(
             # the exact derivatives at the optimum: nothing to evaluate for the check
             pt = last[0]
             interior = (pt.x - lower) > BOUNDARY_TOL
-            known = {"f0": pt.f, "g0": pt.g, "interior": interior,
+            known = {"f0": pt.f, "g0": pt.g, "interior": interior, "full_hessian": pt.h,
                      "hessian": pt.h if interior.all() else pt.h[np.ix_(interior, interior)]}
         result = _polish(rec, lower, check_optimum(rec, rec.best_x, lower, gradient=grad,
                                                    **known), grad, xtol=xtol_abs)
@@ -575,6 +575,7 @@ def check_optimum(
     f0: float | None = None,
     g0: np.ndarray | None = None,
     probe: bool = True,
+    full_hessian: np.ndarray | None = None,
 ) -> ConvergenceCheck:
     """Finite-difference checks of a (local) minimum.
 
@@ -597,6 +598,12 @@ def check_optimum(
     probe : bool
         Whether to probe directions of non-positive curvature (False: the caller
         probed them with the same Hessian at a nearby point and found no descent).
+    full_hessian : ndarray, optional
+        The exact Hessian over all parameters at ``x`` (with ``gradient``). Where some
+        parameters are on their bounds, the quadratic model is also minimised over the
+        moves that keep them feasible (:func:`_cone_descent`) and the objective is
+        tried there: parameters on the bound can descend together where none does
+        alone.
     """
     x = np.asarray(x, dtype=float)
     t = len(x)
@@ -642,6 +649,16 @@ def check_optimum(
                 messages.append(
                     f"the objective decreases by {f0 - fwd:.3g} moving parameter {i + 1} "
                     "off its bound: the boundary fit may not be optimal"
+                )
+    if (full_hessian is not None and exact is not None and probe and not interior.all()
+            and np.isfinite(f0) and np.all(np.isfinite(full_hessian))):
+        d = _cone_descent(exact, full_hessian, ~interior, BOUNDARY_PROBE)
+        if d is not None:
+            fy = fun(np.maximum(x + d, lower))
+            if fy < f0 - DECREASE_TOL:
+                messages.append(
+                    f"the objective decreases by {f0 - fy:.3g} moving parameters off their "
+                    "bounds together: the boundary fit may not be optimal"
                 )
     free = np.flatnonzero(interior)
     hess = None
@@ -730,6 +747,40 @@ def _descends_along(fun: Objective, x: np.ndarray, f0: float, lower: np.ndarray,
             if fun(y) < f0 - DECREASE_TOL:
                 return True
     return False
+
+
+def _cone_descent(g: np.ndarray, h: np.ndarray, bound: np.ndarray,
+                  radius: float) -> np.ndarray | None:
+    """A step d of length at most ``radius`` with ``d >= 0`` on the ``bound``
+    parameters that lowers the quadratic model ``g'd + d'Hd / 2`` by more than
+    DECREASE_TOL, or None.
+
+    Projected gradient steps on the model (the projection onto that cone within the
+    ball: clip, then shorten), from the steepest descent and from both signs of each
+    direction of negative curvature. At a saddle on the boundary the gradient is 0 and
+    the interior parameters' Hessian can be positive definite: a random-slope
+    template at 0 together with another term's parameters (measured: a decrease of
+    5.5e-4 at distance 1e-2 that no single parameter showed).
+    """
+    eig, vec = np.linalg.eigh(h)
+    lipschitz = max(float(np.abs(eig).max(initial=0.0)), 1e-12)
+
+    def project(d: np.ndarray) -> np.ndarray:
+        d = d.copy()
+        d[bound] = np.maximum(d[bound], 0.0)
+        norm = float(np.linalg.norm(d))
+        return d * (radius / norm) if norm > radius else d
+
+    starts = [-g] + [sign * vec[:, k] for k in np.flatnonzero(eig < 0) for sign in (1.0, -1.0)]
+    best, best_q = None, -DECREASE_TOL
+    for d in starts:
+        d = project(radius * d / max(float(np.linalg.norm(d)), 1e-300))
+        for _ in range(200):
+            d = project(d - (g + h @ d) / lipschitz)
+        q = float(g @ d + 0.5 * d @ h @ d)
+        if q < best_q:
+            best, best_q = d, q
+    return best
 
 
 def _unit(t: int, i: int, value: float) -> np.ndarray:
