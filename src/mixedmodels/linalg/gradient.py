@@ -33,6 +33,8 @@ This module knows the factor's storage (linalg/cholesky.py) but not the model.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.linalg import lapack
 
@@ -133,8 +135,12 @@ def _mirror_lower(a: np.ndarray, block: int = 128) -> None:
         j = min(i + block, n)
         a[i:j, j:] = a[j:, i:j].T
         face = a[i:j, i:j]
-        upper = np.triu_indices(j - i, 1)
-        face[upper] = face.T[upper]
+        np.copyto(face, face.T.copy(), where=_strict_upper(j - i))
+
+
+@functools.cache
+def _strict_upper(k: int) -> np.ndarray:
+    return np.triu(np.ones((k, k), dtype=bool), 1)
 
 
 def residual_products(A: CrossProducts, lams: list[np.ndarray], u: list[np.ndarray],
