@@ -128,8 +128,8 @@ class _Trailing:
 
 def _mirror_lower(a: np.ndarray, block: int = 128) -> None:
     """Copy the strict lower triangle of the square ``a`` into its upper one, in
-    blocks of rows (with the copy it saves, 1.4 ms less than flat-index take and put
-    at order 1142)."""
+    blocks of rows (order 1142: 0.76 ms, against 1.8 ms for flat-index take and put;
+    order 136: 13 us, against 11 us)."""
     n = a.shape[0]
     for i in range(0, n, block):
         j = min(i + block, n)
@@ -140,6 +140,7 @@ def _mirror_lower(a: np.ndarray, block: int = 128) -> None:
 
 @functools.cache
 def _strict_upper(k: int) -> np.ndarray:
+    """The mask of a k x k strict upper triangle."""
     return np.triu(np.ones((k, k), dtype=bool), 1)
 
 
