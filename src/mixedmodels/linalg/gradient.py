@@ -47,7 +47,7 @@ from mixedmodels.linalg.blocks import (
     transpose_times_vector,
 )
 from mixedmodels.linalg.cholesky import BlockedCholesky, CrossProducts
-from mixedmodels.linalg.products import level_faces, sum_by_level
+from mixedmodels.linalg.products import level_faces, level_products, sum_by_level
 
 # Smallest diagonal (in absolute value) of a later term's template for the formula with
 # its inverse: below it ``l I - S`` loses about ``eps l / |diagonal|`` to cancellation,
@@ -190,7 +190,7 @@ def _contract(x_b: np.ndarray | SparseBlock, weights: np.ndarray,
         kb = x_b.block_shape[0]
         at = y.reshape(x_b.nrow_levels, kb, l0, k0)[x_b.rows, :, x_b.cols, :]
         return sum_by_level(np.matmul(x_b.data.transpose(0, 2, 1), at), x_b.cols, l0)
-    return np.einsum("rga,rgb->gab", x_b.reshape(-1, l0, k0), y.reshape(-1, l0, k0))
+    return level_products(x_b.reshape(-1, l0, k0), y.reshape(-1, l0, k0))
 
 
 class _TraceRoute:
