@@ -19,6 +19,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import nlopt
 import numpy as np
@@ -166,6 +167,8 @@ class _Recorder:
         self.ngrad = 0
         self.best_x: np.ndarray | None = None
         self.best_f = np.inf
+        # the last point with a gradient: (x, f, g)
+        self.last_gradient: tuple[np.ndarray, float, np.ndarray] | None = None
 
     def _record(self, x: np.ndarray, f: float) -> None:
         self.values.append(f)
@@ -181,13 +184,24 @@ class _Recorder:
     def value_and_gradient(self, x: np.ndarray) -> tuple[float, np.ndarray]:
         """The objective and its gradient (``inf`` and zeros where undefined)."""
         assert self.gradient is not None
-        f, g = self.gradient(np.array(x, dtype=float))
+        x = np.array(x, dtype=float)
+        f, g = self.gradient(x)
         f = float(f)
         self.ngrad += 1
         self._record(x, f)
         if not (np.isfinite(f) and np.all(np.isfinite(g))):
             return np.inf, np.zeros(len(x))
-        return f, np.asarray(g, dtype=float)
+        g = np.asarray(g, dtype=float)
+        self.last_gradient = (x, f, g)
+        return f, g
+
+    def known_at(self, x: np.ndarray) -> dict[str, Any]:
+        """``f0`` and ``g0`` for :func:`check_optimum` when the last gradient was
+        taken at ``x`` (L-BFGS-B's last point is usually its best), else nothing."""
+        last = self.last_gradient
+        if last is None or not np.array_equal(last[0], x):
+            return {}
+        return {"f0": last[1], "g0": last[2].copy()}
 
     def value_gradient_hessian(self, x: np.ndarray,
                                record: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
@@ -441,13 +455,16 @@ def minimize(
             interior = (pt.x - lower) > BOUNDARY_TOL
             known = {"f0": pt.f, "g0": pt.g, "interior": interior, "full_hessian": pt.h,
                      "hessian": pt.h if interior.all() else pt.h[np.ix_(interior, interior)]}
+        else:
+            known = rec.known_at(rec.best_x)
         result = _polish(rec, lower, check_optimum(rec, rec.best_x, lower, gradient=grad,
                                                    **known), grad, xtol=xtol_abs)
         if not result.ok:
             restart = np.full_like(x0, 0.05)
             code = _bobyqa(rec, rec.best_x, lower, restart, ftol_rel, ftol_abs, xtol_abs, maxeval)
             optimizer += " + LN_BOBYQA"
-            result = _polish(rec, lower, check_optimum(rec, rec.best_x, lower, gradient=grad),
+            result = _polish(rec, lower, check_optimum(rec, rec.best_x, lower, gradient=grad,
+                                                       **rec.known_at(rec.best_x)),
                              grad, xtol=xtol_abs)
     final = rec.best_x
     fmin = rec.best_f
