@@ -23,6 +23,7 @@ from typing import Any
 
 import nlopt
 import numpy as np
+from scipy.linalg.lapack import dsyevd
 from scipy.optimize import Bounds
 from scipy.optimize import minimize as scipy_minimize
 
@@ -568,13 +569,18 @@ def _eigh(h: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     The Newton iterations, the check and its polish take the eigendecomposition of
     the same Hessian (the same array) up to four times. The arrays are never
-    modified in place; the remembered entry is replaced as one tuple.
+    modified in place; the remembered entry is replaced as one tuple. LAPACK's
+    ``syevd`` (numpy's routine, on the lower triangle) is called directly: numpy's
+    wrapper costs three times the decomposition of a small Hessian (4.2 against 1.4
+    us at 3 x 3).
     """
     global _last_eigh
     last = _last_eigh
     if last is not None and last[0] is h:
         return last[1], last[2]
-    eig, vec = np.linalg.eigh(h)
+    eig, vec, info = dsyevd(h, lower=1)
+    if info != 0:
+        raise np.linalg.LinAlgError("the eigenvalue decomposition did not converge")
     _last_eigh = (h, eig, vec)
     return eig, vec
 
