@@ -1,0 +1,103 @@
+"""The moment start of one-term models (start.py)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import mixedmodels as mm
+from mixedmodels.model import LinearMixedModel
+from mixedmodels.start import moment_theta
+
+
+def _model(formula: str, data: pd.DataFrame) -> LinearMixedModel:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return LinearMixedModel.from_formula(formula, data)
+
+
+def _moment(model: LinearMixedModel) -> np.ndarray | None:
+    rows, cols = model._layout[0]
+    unit = np.ones(model.reterms[0].z.shape[1])
+    unit[rows] = model.theta_scale()
+    return moment_theta(model.A, model.n, rows, cols, unit)
+
+
+def _balanced(levels: int = 150, per_level: int = 12, seed: int = 5,
+              x_scale: float = 1.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(levels), per_level)
+    x = np.tile(np.linspace(0.0, 1.0, per_level), levels) * x_scale
+    b = rng.multivariate_normal([0.0, 0.0], [[4.0, 1.0], [1.0, 2.25]], size=levels)
+    y = 1.0 + 0.5 * x + b[g, 0] + b[g, 1] * x / x_scale + rng.normal(size=len(g))
+    return pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g]})
+
+
+def test_moment_start_is_close_to_the_optimum_on_a_balanced_design():
+    model = _model("y ~ x + (x | g)", _balanced())
+    start = _moment(model)
+    fit = _model("y ~ x + (x | g)", _balanced()).fit()
+    assert start is not None
+    # two consistent estimators of the same covariance on 150 levels of 12 rows
+    np.testing.assert_allclose(start, fit.theta, rtol=0.1, atol=0.05)
+
+
+def test_moment_start_follows_the_units_of_the_predictor():
+    # x in other units (1e4 times): the start is the same model in those units
+    plain = _moment(_model("y ~ x + (x | g)", _balanced()))
+    scaled_model = _model("y ~ x + (x | g)", _balanced(x_scale=1e4))
+    assert not np.all(scaled_model.theta_scale() == 1.0)
+    scaled = _moment(scaled_model)
+    # template rows: intercept (theta 0), slope (theta 1, 2): the slope row scales by 1e-4
+    np.testing.assert_allclose(scaled, plain * np.array([1.0, 1e-4, 1e-4]), rtol=1e-6)
+
+
+def test_sleepstudy_starts_from_the_moment_estimate_and_reaches_the_same_optimum():
+    data = mm.datasets.load("sleepstudy")
+    model = _model("Reaction ~ Days + (Days | Subject)", data)
+    start = model.start_theta()
+    assert not np.array_equal(start, model.initial_theta())
+    fit = model.fit()
+    np.testing.assert_array_equal(fit.optsummary.initial, start)
+    lme4_start = _model("Reaction ~ Days + (Days | Subject)", data).fit(
+        start=np.array([1.0, 0.0, 1.0]))
+    assert fit.objective <= lme4_start.objective + 1e-9
+    np.testing.assert_allclose(fit.theta, lme4_start.theta, rtol=1e-6)
+    assert fit.optsummary.feval < lme4_start.optsummary.feval
+
+
+@pytest.mark.parametrize(
+    ("name", "formula", "why"),
+    [
+        ("sleepstudy", "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", "two terms"),
+        ("dyestuff2", "Yield ~ 1 + (1 | Batch)", "a variance estimate near 0"),
+    ],
+)
+def test_no_moment_start(name, formula, why):
+    model = _model(formula, mm.datasets.load(name))
+    if len(model.reterms) == 1:
+        assert _moment(model) is None, why
+    np.testing.assert_array_equal(model.start_theta(), model.initial_theta())
+
+
+def test_no_moment_start_where_a_level_cannot_be_fitted_alone():
+    data = _balanced(levels=20)
+    # level g0 keeps one row: its intercept and slope are not estimable from it
+    data = data[(data["g"] != "g0") | (data.index == 0)]
+    model = _model("y ~ x + (x | g)", data)
+    assert _moment(model) is None
+
+
+def test_no_moment_start_with_fewer_than_three_levels():
+    data = _balanced(levels=2)
+    assert _moment(_model("y ~ x + (x | g)", data)) is None
+
+
+def test_large_models_keep_lme4s_start():
+    # beyond the dense (Newton) size the optimiser is BOBYQA or L-BFGS-B: lme4's start
+    model = _model("y ~ x + (x | g)", _balanced(levels=40))
+    assert model._dense_order() > 64
+    np.testing.assert_array_equal(model.start_theta(), model.initial_theta())
