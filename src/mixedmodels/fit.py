@@ -64,11 +64,19 @@ class LmerFit:
 
     @classmethod
     def from_model(
-        cls, model: LinearMixedModel, theta: np.ndarray, opt: OptSummary, messages: list[str]
+        cls, model: LinearMixedModel, theta: np.ndarray, opt: OptSummary, messages: list[str],
+        factor: Any = None,
     ) -> LmerFit:
-        """Read every estimate off the factor at ``theta``."""
+        """Read every estimate off the factor at ``theta``: the model's blocked factor,
+        or ``factor`` (the dense factor small models are optimised with)."""
         theta = np.array(theta, dtype=float)
-        objective = model.objective(theta)
+        if factor is None:
+            objective = model.objective(theta)
+            chol = model._chol
+        else:
+            chol = factor
+            objective = (model._objective_from_factor(model.reml, factor)
+                         if factor.update(theta) else math.inf)
         if not math.isfinite(objective):
             # small models are optimised with a dense factor whose rounding differs:
             # on degenerate data it can accept a theta where this factor fails
@@ -78,7 +86,6 @@ class LmerFit:
                 "predictors, e.g. values near 1e150 overflow, and whether the "
                 "random-effects structure is estimable)"
             )
-        chol = model._chol
         beta = chol.fixed_effects()
         u = tuple(chol.spherical_effects(beta))
         r2 = chol.pwrss()

@@ -224,6 +224,7 @@ class LinearMixedModel:
         self._theta_scale: np.ndarray | None = None
         self._gradient_plans: dict[bool, ObjectiveGradient] = {}
         self._fitted = False
+        self._small_factor: DenseFactor | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -502,7 +503,8 @@ class LinearMixedModel:
                            scale=self.theta_scale(), gradient=gradient, hessian=hessian,
                            canonical=self.canonical_theta,
                            quasi_newton=len(self.A.diag) >= GRADIENT_MIN_TERMS)
-            return LmerFit.from_model(self, opt.final, opt, self.fit_warnings(opt))
+            return LmerFit.from_model(self, opt.final, opt, self.fit_warnings(opt),
+                                      factor=self._small_factor)
 
     def _optimised_functions(self) -> tuple[Any, Any, Any]:
         """The objective, its gradient and its Hessian for the optimiser (None where
@@ -510,9 +512,10 @@ class LinearMixedModel:
 
         Small models (the whole factor of order at most ``DENSE_MAX_ORDER``) are
         evaluated with one dense factor (linalg/dense_factor.py), gradient and Hessian
-        included, and optimised by Newton iterations; the estimates are read from the
-        blocked factor afterwards.
+        included, and optimised by Newton iterations; the fit's estimates are read
+        from that factor too (``self._small_factor``; None for other models).
         """
+        self._small_factor = None
         if self.ntheta and self._dense_order() <= DENSE_MAX_ORDER:
             return self._dense_functions()
         gradient = self.objective_gradient if self.gradient_is_cheap() else None
@@ -523,7 +526,7 @@ class LinearMixedModel:
         return sum(d.shape[0] * d.shape[1] for d in self.A.diag) + self.p + 1
 
     def _dense_functions(self) -> tuple[Any, Any, Any]:
-        dense = DenseFactor(self.A, self._layout)
+        dense = self._small_factor = DenseFactor(self.A, self._layout)
         reml = self.reml
         nn = self.n - self.p if reml else self.n
         nan_g = np.full(self.ntheta, np.nan)

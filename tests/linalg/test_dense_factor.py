@@ -35,6 +35,24 @@ def test_dense_objective_and_gradient_match_the_blocked_factor(name, formula, kw
         assert np.max(np.abs(gd - grad)) / scale < 1e-9, (gd, grad)
 
 
+@pytest.mark.parametrize(("name", "formula", "kw"), CASES)
+def test_dense_estimates_match_the_blocked_factor(name, formula, kw):
+    # the fit of a small model reads beta, u and vcov(beta) off the dense factor
+    model = LinearMixedModel.from_formula(formula, _data(name), **kw)
+    dense = DenseFactor(model.A, model._layout)
+    theta = np.where(np.isfinite(model.lower), 0.8, 0.3)
+    assert dense.update(theta)
+    ev = model.evaluate(theta)  # the blocked factor
+    np.testing.assert_allclose(dense.fixed_effects(), ev.beta, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(dense.fixed_precision_inverse(), ev.vcov_unscaled,
+                               rtol=1e-10, atol=1e-14)
+    u_dense = dense.spherical_effects(ev.beta)
+    u_blocked = model._chol.spherical_effects(ev.beta)
+    assert len(u_dense) == len(u_blocked) == len(model.reterms)
+    for a, b in zip(u_dense, u_blocked, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)
+
+
 def test_dense_factor_reports_a_factor_that_cannot_be_formed():
     model = LinearMixedModel.from_formula("Reaction ~ Days + (Days | Subject)",
                                           mm.datasets.load("sleepstudy"))

@@ -10,8 +10,9 @@ of terms. The analytic gradient (the formulas of linalg/gradient.py, with the de
 inverse of the leading block) is a handful more, and so is the exact Hessian that lets
 the optimiser take Newton steps (``DenseFactor.derivatives``).
 
-Used only while optimising; the estimates are read from the blocked factor.
-This module knows nothing about formulas or models.
+Used while optimising, and the fit's estimates are read from it at the optimum (the
+blocked factor is not updated for them). This module knows nothing about formulas or
+models.
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ class DenseFactor:
         self.p = A.xx.shape[0] - 1
         self.q = self.order - self.p - 1
         shape = tuple((faces.shape[0], faces.shape[1]) for faces in A.diag)
+        self._term_starts = np.cumsum([nlev * k for nlev, k in shape])[:-1]
         plan = _entry_plan(shape, self.order, tuple(tuple(map(tuple, rc)) for rc in layout))
         self.ntheta = plan.ntheta
         self._pos, self._src, self._r, self._c = plan.pos, plan.src, plan.r, plan.c
@@ -190,6 +192,32 @@ class DenseFactor:
         """``log det(R_X' R_X)``, the fixed-effects part."""
         d = self.L.diagonal()[self.q: self.q + self.p]
         return 2.0 * float(np.add.reduce(np.log(d)))
+
+    def fixed_effects(self) -> np.ndarray:
+        """The conditional estimate of beta at the last update."""
+        q, k = self.q, self.q + self.p
+        if self.p == 0:
+            return np.zeros(0)
+        return dtrsv(self.L[q:k, q:k], self.L[-1, q:k], lower=1, trans=1)
+
+    def spherical_effects(self, beta: np.ndarray) -> list[np.ndarray]:
+        """The conditional modes ``u`` at the last update, one flat array per term
+        (as ``BlockedCholesky.spherical_effects``)."""
+        q, k = self.q, self.q + self.p
+        L = self.L
+        rhs = L[-1, :q] - L[q:k, :q].T @ beta
+        u = dtrsv(L[:q, :q], rhs, lower=1, trans=1)
+        return np.split(u, self._term_starts)
+
+    def fixed_precision_inverse(self) -> np.ndarray:
+        """``(R_X' R_X)^{-1}``: vcov(beta) divided by sigma^2, at the last update."""
+        q, k = self.q, self.q + self.p
+        if self.p == 0:
+            return np.zeros((0, 0))
+        rinv, info = dtrtri(self.L[q:k, q:k], lower=1)
+        if info != 0:
+            raise np.linalg.LinAlgError("the fixed-effects factor is singular")
+        return rinv.T @ rinv
 
     def gradient(self, with_x: bool, nn: float) -> np.ndarray:
         """d objective / d theta at the last update.
