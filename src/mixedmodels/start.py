@@ -26,15 +26,19 @@ model uses it only where the exact Newton iterations follow (small models).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from scipy.linalg.lapack import dposv, dsyevd
 
 from mixedmodels.linalg.cholesky import CrossProducts
+from mixedmodels.linalg.dense import small_cholesky, small_inverse
 
 # Smallest eigenvalue of the estimate of Lambda Lambda' (in the units of theta_scale)
 # for a moment start: a template of 0.1.
 START_MIN_EIGENVALUE = 0.01
-# Faces Z_i'Z_i whose determinant falls below this fraction of their diagonal's
-# product are taken as rank deficient (a level with fewer rows than coefficients).
+# Faces Z_i'Z_i with a squared Cholesky pivot below this fraction of its diagonal entry
+# are taken as rank deficient (a level with fewer rows than coefficients).
 RANK_TOL = 1e-8
 
 
@@ -52,8 +56,8 @@ def moment_theta(
     rows, cols : ndarray of int
         The template positions of theta's entries (lme4's order).
     unit : ndarray, (k,)
-        The natural unit of each template row (``LinearMixedModel.theta_scale``): the
-        floor on the eigenvalues applies in these units.
+        The natural unit of each template row (``LinearMixedModel.theta_scale``):
+        ``START_MIN_EIGENVALUE`` applies in these units.
 
     Returns
     -------
@@ -72,28 +76,36 @@ def moment_theta(
     if nlev < 3 or dof <= 0:
         return None
     xx = A.xx
-    diag = np.diagonal(faces, axis1=1, axis2=2)
-    if not np.all(diag > 0):  # a level whose rows are all 0 in a column
-        return None
-    if k > 1 and not np.all(np.linalg.det(faces) > RANK_TOL * np.prod(diag, axis=1)):
-        return None
-    try:
-        beta = np.linalg.solve(xx[:p, :p], xx[:p, p]) if p else np.zeros(0)
-        inverse = 1.0 / faces if k == 1 else np.linalg.inv(faces)
-    except np.linalg.LinAlgError:
-        return None
-    xz = A.xz[0]
-    zr = (xz[p] - beta @ xz[:p]).reshape(nlev, k)
-    b = (inverse @ zr[:, :, None])[:, :, 0]
-    s2 = (xx[p, p] - beta @ xx[:p, p] - float(np.sum(b * zr))) / dof
-    if not (np.isfinite(s2) and s2 > 0):
-        return None
-    dev = b - b.mean(axis=0)
-    sigma = (dev.T @ dev) / ((nlev - 1) * s2) - inverse.mean(axis=0)
-    sigma = sigma / np.multiply.outer(unit, unit)  # in natural units
-    if not np.all(np.isfinite(sigma)):
-        return None
-    if np.linalg.eigvalsh(sigma)[0] < START_MIN_EIGENVALUE:
-        return None
-    lam = np.linalg.cholesky(sigma)
+    # numpy's and LAPACK's kernels without numpy.linalg's wrappers, which cost more
+    # than these small problems
+    with np.errstate(all="ignore"):
+        try:
+            factors = small_cholesky(np.ascontiguousarray(faces))
+        except np.linalg.LinAlgError:
+            return None
+        pivots = np.diagonal(factors, axis1=1, axis2=2)
+        if not np.all(pivots * pivots > RANK_TOL * np.diagonal(faces, axis1=1, axis2=2)):
+            return None
+        half = small_inverse(factors)  # (Z_i'Z_i)^{-1} = half' half
+        inverse = np.matmul(half.transpose(0, 2, 1), half)
+        beta = np.zeros(0)
+        if p:
+            _, beta, info = dposv(xx[:p, :p], xx[:p, p], lower=1)
+            if info != 0:
+                return None
+        xz = A.xz[0]
+        zr = (xz[p] - beta @ xz[:p]).reshape(nlev, k)
+        b = np.matmul(inverse, zr[:, :, None])[:, :, 0]
+        s2 = (xx[p, p] - beta @ xx[:p, p] - float(np.add.reduce(b * zr, axis=None))) / dof
+        if not (math.isfinite(s2) and s2 > 0):
+            return None
+        dev = b - np.add.reduce(b, axis=0) / nlev
+        sigma = (dev.T @ dev) / ((nlev - 1) * s2) - np.add.reduce(inverse, axis=0) / nlev
+        sigma /= np.multiply.outer(unit, unit)  # in natural units
+        if not np.all(np.isfinite(sigma)):
+            return None
+        eig, _, info = dsyevd(sigma, compute_v=0, lower=1)
+        if info != 0 or eig[0] < START_MIN_EIGENVALUE:
+            return None
+        lam = small_cholesky(sigma)
     return (lam * unit[:, None])[rows, cols]
