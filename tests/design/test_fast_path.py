@@ -322,3 +322,14 @@ def test_allow_python_identical(monkeypatch, mixed_frame):
     fast, slow = _designs(monkeypatch, "y ~ x * f + (x | g)", mixed_frame, allow_python=True)
     assert fast.fixed_spec.allow_python and isinstance(fast.fixed_spec.source, LazyModelSpec)
     _compare(fast, slow, mixed_frame)
+
+
+@pytest.mark.parametrize("formula", ["Reaction ~ Days + (Days | Subject)",
+                                     "Reaction ~ 1 + Days + (1 + Days | Subject)"])
+def test_a_random_term_with_the_fixed_parts_left_side_gets_a_copy_of_x(formula):
+    # the coding is shared (design/_build._evaluate), the matrix is not
+    design = build_design(formula, mm.datasets.load("sleepstudy"))
+    z = design.reterms[0].z
+    np.testing.assert_array_equal(z, design.X)
+    assert not np.shares_memory(z, design.X)
+    assert design.reterms[0].cnames == tuple(design.xnames)

@@ -227,7 +227,11 @@ def _evaluate(
             f"column, not {y_matrix.shape[1]} columns"
         )
     X, fixed_spec = code_terms(parse_rhs(parsed.fixed), prepared, allow_python)
-    reterms = [build_reterm(term, prepared, rows, allow_python) for term in parsed.random]
+    # a random term whose left side is the fixed part's (lme4's usual maximal term,
+    # ``y ~ x + (x | g)``) has the same coding: a copy of X, not a second coding
+    same = {parsed.fixed: (X, fixed_spec)}
+    reterms = [build_reterm(term, prepared, rows, allow_python, coded=same.get(term.lhs))
+               for term in parsed.random]
     return y_matrix[:, 0].copy(), X, fixed_spec, reterms
 
 

@@ -58,7 +58,8 @@ class ReTerm:
 
 
 def build_reterm(
-    term: RandomTerm, data: pd.DataFrame | PreparedColumns, raw: Any, allow_python: bool = False
+    term: RandomTerm, data: pd.DataFrame | PreparedColumns, raw: Any, allow_python: bool = False,
+    coded: tuple[np.ndarray, Any] | None = None,
 ) -> ReTerm:
     """Evaluate one random-effects term.
 
@@ -72,13 +73,19 @@ def build_reterm(
         The same rows as the user gave them, for the grouping variables.
     allow_python : bool
         Evaluate with formulaic's full namespace (trusted formulas only).
+    coded : (ndarray, CodedSpec), optional
+        The coding of ``term.lhs`` on the same rows when the caller has it already
+        (the matrix is copied).
 
     Returns
     -------
     ReTerm
         Codes, labels and z.
     """
-    z, spec = code_terms(parse_rhs(term.lhs), data, allow_python)
+    if coded is None:
+        z, spec = code_terms(parse_rhs(term.lhs), data, allow_python)
+    else:
+        z, spec = coded[0].copy(), coded[1]
     prepared = data.columns if isinstance(data, PreparedColumns) else {}
     # A grouping variable prepared as a factor is to_factor() of the same rows.
     groups = [
