@@ -109,7 +109,8 @@ def factor_codes(series: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
 
 
 def _codes_labels(factor: pd.Categorical) -> tuple[np.ndarray, tuple[str, ...]]:
-    labels = tuple(level_label(c) for c in factor.categories)
+    # tolist(): iterating an Arrow-backed Index costs twice as much
+    labels = tuple(level_label(c) for c in factor.categories.tolist())
     return np.asarray(factor.codes, dtype=np.int64), labels
 
 

@@ -9,6 +9,8 @@ done here left to right with a re-orthogonalised Gram-Schmidt basis.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 __all__ = ["RankDeficiencyWarning", "independent_basis", "independent_columns",
@@ -50,20 +52,24 @@ def independent_basis(X: np.ndarray, tol: float = 1e-7) -> tuple[np.ndarray, np.
     that it builds, (n, number kept)."""
     n, p = X.shape
     keep = np.zeros(p, dtype=bool)
-    kept: list[np.ndarray] = []
-    basis = np.empty((n, 0))
+    # the kept columns fill the leading columns of a Fortran-ordered buffer (each
+    # column contiguous); norms as sqrt(x'x), which is what np.linalg.norm computes
+    # for a vector, without its wrapper
+    buffer = np.empty((n, p), order="F")
+    rank = 0
     for j in range(p):
         column = X[:, j].astype(float)
-        norm = np.linalg.norm(column)
+        norm = math.sqrt(float(column @ column))
         if norm == 0.0:
             continue
         residual = column
+        basis = buffer[:, :rank]
         for _ in range(2):
             residual = residual - basis @ (basis.T @ residual)
-        rnorm = np.linalg.norm(residual)
+        rnorm = math.sqrt(float(residual @ residual))
         if rnorm < tol * norm:
             continue
         keep[j] = True
-        kept.append(residual / rnorm)
-        basis = np.column_stack(kept)
-    return keep, basis
+        np.divide(residual, rnorm, out=buffer[:, rank])
+        rank += 1
+    return keep, buffer[:, :rank]
