@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
+from mixedmodels.linalg.parallel import csr_times, csr_transpose_times
+
 
 class SparseBlock:
     """A block-sparse matrix with a fixed pattern and updatable values.
@@ -272,21 +274,21 @@ def times_transpose(a: Block, b: Block) -> np.ndarray:
         out = a.tocsr() @ b.tocsr().T
         return out.toarray()
     if a_sparse:
-        return np.asarray(a.tocsr() @ b.T)
+        return csr_times(a.tocsr(), b.T)
     if b_sparse:
-        return np.asarray(b.tocsr() @ a.T).T
+        return csr_times(b.tocsr(), a.T).T
     return a @ b.T
 
 
 def transpose_times_vector(a: Block, v: np.ndarray) -> np.ndarray:
     """``a.T @ v`` for a dense array or SparseBlock."""
     if isinstance(a, SparseBlock):
-        return np.asarray(a.tocsr().T @ v)
+        return csr_transpose_times(a.tocsr(), v)
     return a.T @ v
 
 
 def times(a: Block, m: np.ndarray) -> np.ndarray:
     """``a @ m`` for a dense array or SparseBlock and a dense m."""
     if isinstance(a, SparseBlock):
-        return np.asarray(a.tocsr() @ m)
+        return csr_times(a.tocsr(), m)
     return a @ m

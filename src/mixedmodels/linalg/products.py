@@ -37,6 +37,7 @@ from scipy.sparse import _sparsetools
 
 from mixedmodels.linalg.blocks import Block, SparseBlock, sandwich, small_matmul
 from mixedmodels.linalg.dense import subtract_gram_lower
+from mixedmodels.linalg.parallel import csr_times, csr_transpose_times
 
 # Most nonzeros a plan may hold (12 bytes each: a value and a column index). Columns
 # beyond this budget go to the dense product instead.
@@ -151,11 +152,7 @@ def _coo_to_csr_into(rows: np.ndarray, cols: np.ndarray, data: np.ndarray, nrows
 
 def _accumulate(matrix: sp.csr_matrix, v: np.ndarray, out: np.ndarray) -> None:
     """``out += matrix @ v`` without a temporary for the product."""
-    try:
-        _sparsetools.csr_matvec(matrix.shape[0], matrix.shape[1], matrix.indptr,
-                                matrix.indices, matrix.data, v, out)
-    except (AttributeError, TypeError):  # pragma: no cover - scipy internals changed
-        out += matrix @ v
+    csr_times(matrix, v, out=out)
 
 
 class CrossPlan:
@@ -298,7 +295,7 @@ class CrossPlan:
             v = faces[:, 0, 0]
         else:
             v = small_matmul(self._w_values, faces[self._w_cols]).ravel()
-        s = self.matrix @ v
+        s = csr_times(self.matrix, v)
         if ki > 1 or kj > 1:
             s = sandwich(s.reshape(self.npairs, ki, kj), lam_i, lam_j).ravel()
         flat[self.targets] -= s
@@ -321,7 +318,7 @@ class CrossPlan:
                 s = sandwich(s.reshape(self.npairs, ki, kj), lam_i.T, lam_j.T).ravel()
             else:
                 s = s * (lam_i[0, 0] * lam_j[0, 0])
-        v = self.matrix.T @ s
+        v = csr_transpose_times(self.matrix, s)
         if self.by_level:
             return v.reshape(-1, 1, 1)
         # v holds d<S, .>/dW_e per entry e of a_i, with W_e = A_i,e C_c: the face's
