@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -222,3 +224,19 @@ def test_check_finds_a_saddle_through_the_bound():
     result = check_optimum(fun, x, lower, gradient=gradient, full_hessian=h, **known)
     assert not result.ok
     assert any("off their bounds together" in m for m in result.messages)
+
+
+def test_newton_lands_a_zero_slope_variance_exactly_on_the_bound():
+    # subject intercepts, no subject slopes: the slope template's diagonal is 0 at the
+    # optimum; the projected point of a step across the bound is tried before the
+    # mirrored one, so the fit reaches 0 itself (mirrored first: about 5e-7)
+    rng = np.random.default_rng(1)
+    data = mm.datasets.load("sleepstudy").copy()
+    data["Reaction"] = (rng.normal(size=len(data)) + data["Days"]
+                        + np.repeat(rng.normal(size=18), 10) * 0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = mm.lmer("Reaction ~ Days + (Days | Subject)", data)
+    assert fit.optsummary.optimizer == "Newton"
+    assert fit.theta[2] == 0.0
+    assert fit.is_singular
