@@ -79,3 +79,44 @@ def test_threaded_products_work_in_a_forked_child(monkeypatch):
     with ctx.Pool(1) as pool:
         result = pool.apply_async(parallel.csr_times, (a, x)).get(timeout=60)
     np.testing.assert_allclose(result, a @ x, rtol=1e-13)
+
+
+def test_map_parallel_keeps_the_order_and_raises_the_first_error(threads):
+    assert parallel.map_parallel(lambda i: i * i, 7) == [i * i for i in range(7)]
+    assert parallel.map_parallel(lambda i: i, 0) == []
+
+    def fails_at_three(i):
+        if i == 3:
+            raise ValueError("chunk 3")
+        return i
+
+    with pytest.raises(ValueError, match="chunk 3"):
+        parallel.map_parallel(fails_at_three, 6)
+
+
+@pytest.mark.parametrize("name", ["vector three crossed", "scalar crossed", "k0 = 3",
+                                  "scalar first, vector later"])
+def test_a_fill_plan_built_in_threads_is_the_one_built_on_one(monkeypatch, name):
+    from linalg_cases import FACTOR_CASES, dense_targets, random_factor
+
+    from mixedmodels.linalg import products
+
+    chol, _ = random_factor(FACTOR_CASES[name], 7)
+    targets = dense_targets(chol)
+    assert targets
+    for i, j in targets:
+        a_i, a_j = chol.A.off[(i, 0)], chol.A.off[(j, 0)]
+        # one chunk on one thread (what test_products checks against dense products),
+        # then many chunks on one and on two threads
+        built = []
+        for chunk, threads in ((1 << 30, 1), (64, 1), (64, 2)):
+            monkeypatch.setattr(products, "_CHUNK_NNZ", chunk)
+            monkeypatch.setattr(parallel, "THREADS", threads)
+            built.append(products.CrossPlan(a_i, a_j, i == j).matrix)
+        whole = built[0]
+        assert whole.nnz > 0
+        for other in built[1:]:
+            assert other.shape == whole.shape
+            np.testing.assert_array_equal(other.indptr, whole.indptr)
+            np.testing.assert_array_equal(other.indices, whole.indices)
+            np.testing.assert_array_equal(other.data, whole.data)

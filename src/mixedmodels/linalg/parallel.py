@@ -17,8 +17,11 @@ thread (handing work to a thread costs tens of microseconds).
 from __future__ import annotations
 
 import atexit
+import itertools
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,6 +30,8 @@ try:
     from scipy.sparse import _sparsetools
 except ImportError:  # pragma: no cover - scipy internals moved
     _sparsetools = None
+
+Result = TypeVar("Result")
 
 # Products with fewer nonzeros run on the calling thread alone.
 PARALLEL_MIN_NNZ = 200_000
@@ -62,6 +67,26 @@ def _forget_pool() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
+
+
+def map_parallel(function: Callable[[int], Result], count: int) -> list[Result]:
+    """``[function(i) for i in range(count)]`` with the calls shared among the
+    threads (each takes the next index when it is done: chunks of uneven cost stay
+    balanced). ``function`` must be safe to run concurrently and should spend its
+    time in numpy or SciPy kernels that release the GIL."""
+    if THREADS < 2 or count < 2:
+        return [function(i) for i in range(count)]
+    results: list[Any] = [None] * count
+    indices = itertools.count()  # next() on it is atomic under the GIL
+
+    def worker() -> None:
+        for i in indices:
+            if i >= count:
+                return
+            results[i] = function(i)
+
+    _run([worker] * min(THREADS, count))
+    return results
 
 
 def _parts(matrix: sp.csr_matrix) -> int:

@@ -37,14 +37,17 @@ from scipy.sparse import _sparsetools
 
 from mixedmodels.linalg.blocks import Block, SparseBlock, sandwich, small_matmul
 from mixedmodels.linalg.dense import subtract_gram_lower
-from mixedmodels.linalg.parallel import csr_times, csr_transpose_times
+from mixedmodels.linalg.parallel import csr_times, csr_transpose_times, map_parallel
 
 # Most nonzeros a plan may hold (12 bytes each: a value and a column index). Columns
 # beyond this budget go to the dense product instead.
 MAX_PLAN_NNZ = 60_000_000
 # Nonzeros generated per chunk while building a plan (bounds the temporaries, about
-# 50 bytes each).
-_CHUNK_NNZ = 1 << 21
+# 50 bytes each). Small enough that the temporaries are reused from the heap: with 2M
+# per chunk, d3's plan (16.4M nonzeros) took 42,000 page faults and 0.5-1.1 s in a
+# fresh process; with 131,072, 3,500 faults and 0.43-0.49 s on one thread, 0.26-0.33 s
+# on two.
+_CHUNK_NNZ = 1 << 17
 # Rough relative costs on the project's 2-core machine (numpy 2, scipy-openblas):
 # one nonzero of a plan's matrix-vector product (~1-2 ns), one multiply-add of a dense
 # BLAS product (~0.025-0.04 ns), one multiply-add of scipy's sparse-times-sparse product
@@ -110,28 +113,28 @@ class _PairGenerator:
         cuts = np.searchsorted(at_rows, np.arange(1, 1 + int(at_rows[-1]) // chunk) * chunk)
         self.bounds = np.unique(np.concatenate([[0], cuts, [a_i.nrow_levels]]))
 
-    def count(self) -> int:
-        """Number of pairs over all chunks."""
-        cols = self.a_i.cols[self.order]
-        if not self.lower_only:
-            return int(self.count_j[cols].sum())
-        # a_i is a_j: in each column, the pairs with r1 >= r2
-        ci = np.bincount(cols, minlength=self.a_i.ncol_levels).astype(np.int64)
-        return int(np.sum(ci * (ci + 1) // 2))
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+    def chunk(self, i: int) -> tuple[int, int, np.ndarray, np.ndarray]:
+        """``(first row level, end row level, e1, e2)`` of chunk i (safe to call from
+        several threads)."""
+        a_i, a_j = self.a_i, self.a_j
+        r0, r1 = self.bounds[i], self.bounds[i + 1]
+        e1 = self.order[self.row_start[r0]:self.row_start[r1]]
+        c = a_i.cols[e1]
+        reps = self.count_j[c]
+        e2 = _ranges(self.ptr_j[c], reps)
+        e1 = np.repeat(e1, reps)
+        if self.lower_only:
+            keep = a_i.rows[e1] >= a_j.rows[e2]
+            e1, e2 = e1[keep], e2[keep]
+        return int(r0), int(r1), e1, e2
 
     def __iter__(self) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
-        """Yield ``(first row level, end row level, e1, e2)`` per chunk."""
-        a_i, a_j = self.a_i, self.a_j
-        for r0, r1 in zip(self.bounds[:-1], self.bounds[1:], strict=True):
-            e1 = self.order[self.row_start[r0]:self.row_start[r1]]
-            c = a_i.cols[e1]
-            reps = self.count_j[c]
-            e2 = _ranges(self.ptr_j[c], reps)
-            e1 = np.repeat(e1, reps)
-            if self.lower_only:
-                keep = a_i.rows[e1] >= a_j.rows[e2]
-                e1, e2 = e1[keep], e2[keep]
-            yield int(r0), int(r1), e1, e2
+        """Yield :meth:`chunk` for each chunk in turn."""
+        for i in range(len(self)):
+            yield self.chunk(i)
 
 
 def _coo_to_csr_into(rows: np.ndarray, cols: np.ndarray, data: np.ndarray, nrows: int,
@@ -202,12 +205,19 @@ class CrossPlan:
         ab = np.arange(kk)
         a_idx, b_idx = ab // kj, ab % kj
 
-        # the level pairs met, in row-major order
+        # the level pairs met, in row-major order, and each chunk's number of entry
+        # pairs; the chunks are independent and share the cores (linalg/parallel.py)
         met = np.zeros(l_i * l_j, dtype=bool)
-        for _, _, e1, e2 in gen:
+
+        def mark(i: int) -> int:
+            _, _, e1, e2 = gen.chunk(i)
+            # threads only ever store True here: concurrent stores cannot lose one
             met[a_i.rows[e1].astype(np.int64) * l_j + a_j.rows[e2]] = True
+            return len(e1) * per_pair
+
+        sizes = map_parallel(mark, len(gen))
         pairs = np.flatnonzero(met)
-        del met
+        met = None  # the mask is not needed beyond here (it can be large)
         area = l_i * (l_i + 1) // 2 if lower_only else l_i * l_j
         self.direct = ki == 1 and kj == 1 and len(pairs) >= _DIRECT_FILL * area
         if self.direct:
@@ -232,14 +242,16 @@ class CrossPlan:
             self._w_values = a_i.data[order]
         self._l0 = a_i.ncol_levels
         ncols = a_i.ncol_levels if self.by_level else len(a_i.rows) * ki * k0
-        nnz = gen.count() * per_pair
+        starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        nnz = int(starts[-1])
         index = np.int32 if max(nrows, ncols, nnz) < 2**31 - 1 else np.int64
-        indptr = np.zeros(nrows + 1, dtype=index)
+        indptr = np.empty(nrows + 1, dtype=index)
         indices = np.empty(nnz, dtype=index)
         data = np.empty(nnz)
-        at = 0
-        row1 = 0
-        for lev0, lev1, e1, e2 in gen:
+
+        def fill(i: int) -> int:
+            """Chunk i's rows of M, written in place; returns its end row."""
+            lev0, lev1, e1, e2 = gen.chunk(i)
             key = a_i.rows[e1].astype(np.int64) * l_j + a_j.rows[e2]
             # this chunk's rows of M: [row0, row1)
             if self.direct:
@@ -257,12 +269,17 @@ class CrossPlan:
                 rows = np.broadcast_to(rows[:, :, None], (len(e1), kk, k0))
                 vals = a_j.data[e2][:, b_idx, :]
                 col = ((position[e1][:, None] * ki + a_idx) * k0)[:, :, None] + s_idx
-            end = at + vals.size
+            at, end = int(starts[i]), int(starts[i + 1])
+            # the chunk's own row pointers: the next chunk's first one is this one's end
+            local = np.empty(row1 - row0 + 1, dtype=index)
             _coo_to_csr_into(rows.ravel(), col.ravel(), vals.ravel(), row1 - row0, ncols,
-                             indptr[row0:row1 + 1], indices[at:end], data[at:end])
-            indptr[row0:row1 + 1] += at
-            at = end
-        indptr[row1 + 1:] = at
+                             local, indices[at:end], data[at:end])
+            indptr[row0:row1] = local[:-1] + at
+            return row1
+
+        ends = map_parallel(fill, len(gen))
+        indptr[0] = 0
+        indptr[(ends[-1] if ends else 0):] = nnz
         self.matrix = sp.csr_matrix((data, indices, indptr), shape=(nrows, ncols))
 
     @property
