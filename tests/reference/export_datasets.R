@@ -18,60 +18,7 @@ suppressPackageStartupMessages({
 out_dir <- file.path("src", "mixedmodels", "datasets", "data")
 dir.create(out_dir, recursive = TRUE, showWarnings = FALSE)
 
-## Shortest exact decimal text for a double vector (NA -> empty field).
-format_double <- function(x) {
-  s <- formatC(x, digits = 15, format = "g")
-  bad <- !is.na(x) & as.numeric(s) != x
-  s[bad] <- formatC(x[bad], digits = 17, format = "g")
-  s <- trimws(s)
-  s[is.na(x)] <- ""
-  s
-}
-
-## Write a data frame as CSV with exact doubles; returns the column metadata.
-write_exact_csv <- function(df, path) {
-  meta <- list()
-  out <- df
-  for (nm in names(df)) {
-    x <- df[[nm]]
-    if (is.factor(x)) {
-      meta[[nm]] <- list(type = "factor", levels = levels(x), ordered = is.ordered(x))
-      out[[nm]] <- as.character(x)
-    } else if (is.integer(x)) {
-      meta[[nm]] <- list(type = "integer")
-    } else if (is.double(x)) {
-      meta[[nm]] <- list(type = "double")
-      out[[nm]] <- format_double(x)
-    } else if (is.logical(x)) {
-      meta[[nm]] <- list(type = "logical")
-    } else if (is.character(x)) {
-      meta[[nm]] <- list(type = "character")
-    } else {
-      stop("unsupported column type: ", nm)
-    }
-  }
-  con <- if (grepl("\\.gz$", path)) gzfile(path, "w") else file(path, "w")
-  quoted <- which(vapply(meta, function(m) m$type %in% c("factor", "character"), TRUE))
-  write.csv(out, con, row.names = FALSE, na = "", quote = if (length(quoted)) quoted else FALSE)
-  close(con)
-  meta
-}
-
-## Read a CSV written by write_exact_csv back with its metadata (used to check round trip).
-read_exact_csv <- function(path, meta) {
-  classes <- vapply(meta, function(m) switch(m$type, factor = "character",
-    integer = "integer", double = "numeric", logical = "logical",
-    character = "character"), "")
-  df <- read.csv(path, colClasses = classes, check.names = FALSE, na.strings = "",
-                 stringsAsFactors = FALSE)
-  for (nm in names(meta)) {
-    m <- meta[[nm]]
-    if (m$type == "factor") {
-      df[[nm]] <- factor(df[[nm]], levels = m$levels, ordered = isTRUE(m$ordered))
-    }
-  }
-  df
-}
+source("tests/reference/common.R")  # exact CSV I/O shared with the other scripts
 
 plain <- function(df) {
   ## drop groupedData classes and attributes: keep a plain data.frame
