@@ -120,3 +120,12 @@ def test_a_fill_plan_built_in_threads_is_the_one_built_on_one(monkeypatch, name)
             np.testing.assert_array_equal(other.indptr, whole.indptr)
             np.testing.assert_array_equal(other.indices, whole.indices)
             np.testing.assert_array_equal(other.data, whole.data)
+
+
+def test_work_split_from_inside_the_pool_runs_there(threads):
+    # a task that itself splits work must not wait on the pool it runs in
+    a = _matrices()["uniform"]
+    x = np.ones(a.shape[1])
+    results = parallel.map_parallel(lambda i: parallel.csr_times(a, x * i), 4)
+    for i, r in enumerate(results):
+        np.testing.assert_allclose(r, a @ (x * i), rtol=1e-13)

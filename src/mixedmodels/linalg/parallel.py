@@ -19,6 +19,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -48,12 +49,13 @@ def _available_cores() -> int:
 THREADS = min(4, _available_cores())
 
 _pool: ThreadPoolExecutor | None = None
+_PREFIX = "mixedmodels-parallel"
 
 
 def _executor() -> ThreadPoolExecutor:
     global _pool
     if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=THREADS - 1, thread_name_prefix="mixedmodels")
+        _pool = ThreadPoolExecutor(max_workers=THREADS - 1, thread_name_prefix=_PREFIX)
         atexit.register(_pool.shutdown, wait=False)
     return _pool
 
@@ -104,11 +106,27 @@ def _row_ranges(indptr: np.ndarray, parts: int) -> list[tuple[int, int]]:
 
 
 def _run(tasks: list) -> None:
-    """Run the callables, the first on this thread, and wait for all of them."""
+    """Run the callables, the first on this thread, and wait for all of them (also
+    when one fails: no thread is left working on the caller's arrays); the first
+    error is raised. Called from one of the pool's own threads (a task that itself
+    splits work), the tasks run there one after the other: waiting on the pool from
+    inside it could wait forever."""
+    if threading.current_thread().name.startswith(_PREFIX):
+        for task in tasks:
+            task()
+        return
     futures = [_executor().submit(task) for task in tasks[1:]]
-    tasks[0]()
+    error: BaseException | None = None
+    try:
+        tasks[0]()
+    except BaseException as exc:  # noqa: BLE001 - re-raised below
+        error = exc
     for future in futures:
-        future.result()
+        exc = future.exception()
+        if error is None and exc is not None:
+            error = exc
+    if error is not None:
+        raise error
 
 
 def csr_times(matrix: sp.csr_matrix, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
