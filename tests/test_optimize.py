@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import mixedmodels as mm
@@ -240,3 +242,33 @@ def test_newton_lands_a_zero_slope_variance_exactly_on_the_bound():
     assert fit.optsummary.optimizer == "Newton"
     assert fit.theta[2] == 0.0
     assert fit.is_singular
+
+
+def _mirror_case() -> LinearMixedModel:
+    # 12 groups of 4 rows, (1 + x1 | g) under ML: at its optimum the intercept's
+    # template diagonal is 0.027 with the slope's entry below it -0.254; with the
+    # diagonal at 0, +0.254 gives the same objective, and a fit can stop there
+    # (it did from the moment start, 0.013 above the optimum, before the check
+    # probed the mirrored side)
+    path = Path(__file__).resolve().parent / "data" / "mirror_boundary.csv"
+    data = pd.read_csv(path, dtype={"g": str})
+    return LinearMixedModel.from_formula("y ~ x1 + (1 + x1 | g)", data, reml=False)
+
+
+def test_check_probes_a_zero_diagonal_with_its_column_negated():
+    model = _mirror_case()
+    stuck = np.array([0.0, 0.2539, 1e-5])  # where the fit stopped
+    without = check_optimum(model.objective, stuck, model.lower)
+    assert not any("negated" in m for m in without.messages)
+    with_mirror = check_optimum(model.objective, stuck, model.lower,
+                                canonical=model.canonical_theta)
+    assert any("negated" in m for m in with_mirror.messages)
+
+
+def test_fit_leaves_the_worse_of_two_mirrored_boundary_optima():
+    model = _mirror_case()
+    fit = model.fit()
+    from_lme4_start = _mirror_case().fit(start=np.array([1.0, 0.0, 1.0]))
+    assert fit.objective <= from_lme4_start.objective + 1e-9
+    assert fit.objective == pytest.approx(139.50220781, abs=1e-7)
+    assert fit.theta[1] < 0

@@ -473,12 +473,13 @@ def minimize(
         else:
             known = rec.known_at(rec.best_x)
         result = _polish(rec, lower, check_optimum(rec, rec.best_x, lower, gradient=grad,
-                                                   **known), grad)
+                                                   canonical=canonical, **known), grad)
         if not result.ok:
             restart = np.full_like(x0, 0.05)
             code = _bobyqa(rec, rec.best_x, lower, restart, ftol_rel, ftol_abs, xtol_abs, maxeval)
             optimizer += " + LN_BOBYQA"
             result = _polish(rec, lower, check_optimum(rec, rec.best_x, lower, gradient=grad,
+                                                       canonical=canonical,
                                                        **rec.known_at(rec.best_x)),
                              grad)
     final = rec.best_x
@@ -619,6 +620,7 @@ def check_optimum(
     g0: np.ndarray | None = None,
     probe: bool = True,
     full_hessian: np.ndarray | None = None,
+    canonical: Canonical | None = None,
 ) -> ConvergenceCheck:
     """Finite-difference checks of a (local) minimum.
 
@@ -641,6 +643,11 @@ def check_optimum(
     probe : bool
         Whether to probe directions of non-positive curvature (False: the caller
         probed them with the same Hessian at a nearby point and found no descent).
+    canonical : callable, optional
+        As for :func:`minimize`: a template diagonal on its bound is then also probed
+        with the rest of its column negated (the same objective on the bound, not off
+        it: random-slope fits have two such boundary optima, and the optimiser can
+        stop at the worse one).
     full_hessian : ndarray, optional
         The exact Hessian over all parameters at ``x`` (with ``gradient``). Where some
         parameters are on their bounds, the quadratic model is also minimised over the
@@ -693,6 +700,18 @@ def check_optimum(
                     f"the objective decreases by {f0 - fwd:.3g} moving parameter {i + 1} "
                     "off its bound: the boundary fit may not be optimal"
                 )
+            elif probe and canonical is not None:
+                # with a template diagonal at 0, its column below it and minus that
+                # column give the same objective, but moving the diagonal off 0 does
+                # not: probe the mirrored side too (the key of an unchanged column is
+                # the forward probe's, evaluated already)
+                mirrored = at(canonical(x - _unit(t, i, BOUNDARY_PROBE)) - x)
+                if mirrored < f0 - drop:
+                    messages.append(
+                        f"the objective decreases by {f0 - mirrored:.3g} moving parameter "
+                        f"{i + 1} off its bound with the rest of its template column "
+                        "negated: the boundary fit may not be optimal"
+                    )
     if (full_hessian is not None and exact is not None and probe and not interior.all()
             and np.isfinite(f0) and np.all(np.isfinite(full_hessian))):
         d = _cone_descent(exact, full_hessian, ~interior, BOUNDARY_PROBE)
