@@ -272,3 +272,23 @@ def test_fit_leaves_the_worse_of_two_mirrored_boundary_optima():
     assert fit.objective <= from_lme4_start.objective + 1e-9
     assert fit.objective == pytest.approx(139.50220781, abs=1e-7)
     assert fit.theta[1] < 0
+
+
+def test_check_follows_a_curved_valley_where_straight_lines_rise():
+    # at 0 the curvature along x is -0.1 (against 200 along y), but every straight line
+    # rises within the probes' reach (the straight-line minimum is 6e-6 lower) while
+    # the valley y = x^2 falls by 0.06
+    def f(x):
+        return float(100.0 * (x[1] - x[0] ** 2) ** 2 - 0.05 * x[0] ** 2 + 0.01 * x[0] ** 4)
+
+    def fg(x):
+        r = x[1] - x[0] ** 2
+        grad = [-400.0 * r * x[0] - 0.1 * x[0] + 0.04 * x[0] ** 3, 200.0 * r]
+        return f(x), np.array(grad)
+
+    x0, lower = np.array([0.0, 0.0]), np.array([-np.inf, -np.inf])
+    straight = check_optimum(f, x0, lower)
+    assert straight.ok  # the straight probes alone see nothing
+    followed = check_optimum(f, x0, lower, gradient=fg)
+    assert not followed.ok
+    assert "negative curvature" in followed.messages[0]
