@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import warnings
 from pathlib import Path
 
@@ -272,6 +273,30 @@ def test_fit_leaves_the_worse_of_two_mirrored_boundary_optima():
     assert fit.objective <= from_lme4_start.objective + 1e-9
     assert fit.objective == pytest.approx(139.50220781, abs=1e-7)
     assert fit.theta[1] < 0
+    # lme4 stops at the worse one
+    assert fit.objective < _optimizer_case("mirror_boundary")["objective"] - 0.01
+
+
+def _optimizer_case(case_id: str) -> dict:
+    path = Path(__file__).resolve().parent / "reference" / "optimizer_cases.json"
+    with open(path) as fh:
+        return {c["id"]: c for c in json.load(fh)["fits"]}[case_id]
+
+
+def test_restarts_follow_the_check_until_it_finds_nothing():
+    # 33 weighted rows, three terms (10 theta): Newton ends at a zero diagonal, the
+    # check's mirrored probe moves it off, the first BOBYQA restart ends at another
+    # zero diagonal 0.26 above the optimum, where the probe finds a descent again;
+    # with a single restart the fit stopped there (with a convergence warning)
+    ref = _optimizer_case("restart_twice")
+    path = Path(__file__).resolve().parent / "data" / "restart_twice.csv"
+    data = pd.read_csv(path, dtype={"g1": str, "g2": str, "g3": str})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit = mm.lmer(ref["formula"], data, reml=True, weights=data[ref["weights"]])
+    assert fit.objective <= ref["objective"] + 1e-9 * abs(ref["objective"])
+    assert not any("converge" in str(w.message) for w in caught)
+    assert fit.optsummary.check.ok
 
 
 def test_check_follows_a_curved_valley_where_straight_lines_rise():

@@ -36,6 +36,13 @@ Canonical = Callable[[np.ndarray], np.ndarray]
 
 # Deviance units: a possible further decrease below this is numerically irrelevant.
 DECREASE_TOL = 1e-4
+# Most BOBYQA restarts from the optimum when the check finds that the objective could
+# still be lowered; a restart follows another only when that one lowered the objective
+# by more than DECREASE_TOL. A check that moves a template column off its bound (the
+# mirrored probe) hands BOBYQA a new start each time: on a random three-term design
+# (the oracle test's) the first restart ended 0.0083 above a point the check then
+# found, and the second reached the optimum, 0.26 lower still (where lme4 ends too).
+MAX_RESTARTS = 3
 # Distance from a lower bound under which a parameter counts as on the boundary.
 BOUNDARY_TOL = 1e-4
 # Step off a bound that probes for descent: a template diagonal at 0 enters the
@@ -392,8 +399,9 @@ def minimize(
     BOBYQA without a gradient or for few parameters; with an analytic gradient and
     at least ``GRADIENT_MIN_PARAMS`` parameters, L-BFGS-B (far fewer evaluations).
     The check then uses the gradient too. When the check finds that the objective
-    could still be lowered, BOBYQA is restarted once from the optimum with a small
-    initial step.
+    could still be lowered, BOBYQA is restarted from the optimum with a small
+    initial step (up to ``MAX_RESTARTS`` times, while each restart lowers the
+    objective).
 
     Parameters
     ----------
@@ -480,14 +488,22 @@ def minimize(
             known = rec.known_at(rec.best_x)
         result = _polish(rec, lower, check_optimum(rec, rec.best_x, lower, gradient=grad,
                                                    canonical=canonical, **known), grad)
-        if not result.ok:
+        restarts = 0
+        while not result.ok and restarts < MAX_RESTARTS:
+            # each restart starts where the check left the best point (off a bound
+            # with a column negated, say); another only when this one went lower
+            restarts += 1
+            before = rec.best_f
             restart = np.full_like(x0, 0.05)
             code = _bobyqa(rec, rec.best_x, lower, restart, ftol_rel, ftol_abs, xtol_abs, maxeval)
-            optimizer += " + LN_BOBYQA"
+            if restarts == 1:
+                optimizer += " + LN_BOBYQA"
             result = _polish(rec, lower, check_optimum(rec, rec.best_x, lower, gradient=grad,
                                                        canonical=canonical,
                                                        **rec.known_at(rec.best_x)),
                              grad)
+            if not rec.best_f < before - DECREASE_TOL:
+                break
     final = rec.best_x
     fmin = rec.best_f
     return OptSummary(
