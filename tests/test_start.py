@@ -1,4 +1,4 @@
-"""The moment start of one-term models (start.py)."""
+"""The moment starts (start.py): one-term models, and models of scalar terms."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
-from mixedmodels.model import LinearMixedModel
-from mixedmodels.start import moment_theta
+from mixedmodels.model import START_FLOOR, LinearMixedModel
+from mixedmodels.start import moment_theta, scalar_moment_ratios
 
 
 def _model(formula: str, data: pd.DataFrame) -> LinearMixedModel:
@@ -72,14 +72,17 @@ def test_sleepstudy_starts_from_the_moment_estimate_and_reaches_the_same_optimum
 @pytest.mark.parametrize(
     ("name", "formula", "why"),
     [
-        ("sleepstudy", "Reaction ~ Days + (1 | Subject) + (0 + Days | Subject)", "two terms"),
+        ("sleepstudy", "Reaction ~ Days + (Days | Subject) + (1 | Days)",
+         "two terms, one of them vector-valued"),
         ("dyestuff2", "Yield ~ 1 + (1 | Batch)", "a variance estimate near 0"),
     ],
 )
 def test_no_moment_start(name, formula, why):
-    model = _model(formula, mm.datasets.load(name))
+    data = mm.datasets.load(name)
+    model = _model(formula, data)
     if len(model.reterms) == 1:
         assert _moment(model) is None, why
+    assert model.moment_start() is None, why
     np.testing.assert_array_equal(model.start_theta(), model.initial_theta())
 
 
@@ -96,7 +99,7 @@ def test_no_moment_start_with_fewer_than_three_levels():
     assert _moment(_model("y ~ x + (x | g)", data)) is None
 
 
-def test_large_models_keep_lme4s_start():
+def test_large_models_keep_lme4s_start_for_vector_valued_terms():
     # beyond the dense (Newton) size the optimiser is BOBYQA or L-BFGS-B: lme4's start
     model = _model("y ~ x + (x | g)", _balanced(levels=40))
     assert model._dense_order() > 64
@@ -143,3 +146,76 @@ def test_the_moment_start_never_ends_above_lme4s_start():
             formula, moment.objective - lme4.objective)
         compared += 1
     assert compared > 80
+
+
+def _crossed(seed: int = 3, na: int = 60, nb: int = 40, keep: float = 0.6,
+             sd: tuple[float, float] = (2.0, 1.0), weights: bool = False) -> pd.DataFrame:
+    # a crossed design with a fraction of the cells missing (unbalanced)
+    rng = np.random.default_rng(seed)
+    a, b = np.meshgrid(np.arange(na), np.arange(nb), indexing="ij")
+    cells = rng.random(a.shape) < keep
+    a, b = a[cells], b[cells]
+    x = rng.normal(size=len(a))
+    w = rng.uniform(0.5, 2.0, len(a)) if weights else np.ones(len(a))
+    y = (1.0 + 0.5 * x + sd[0] * rng.normal(size=na)[a] + sd[1] * rng.normal(size=nb)[b]
+         + rng.normal(size=len(a)) / np.sqrt(w))
+    return pd.DataFrame({"y": y, "x": x, "a": [f"a{i}" for i in a],
+                         "b": [f"b{i}" for i in b], "w": w})
+
+
+@pytest.mark.parametrize("weights", [False, True])
+def test_scalar_moment_ratios_are_consistent_on_a_crossed_design(weights):
+    # true ratios sigma_a^2 / sigma^2 = 4 and sigma_b^2 / sigma^2 = 1, 1440 rows
+    data = _crossed(weights=weights)
+    model = LinearMixedModel.from_formula("y ~ x + (1 | a) + (1 | b)", data,
+                                          weights=data["w"] if weights else None)
+    ratios = scalar_moment_ratios(model.A, model.n)
+    fit = model.fit()
+    # the estimator is unbiased (noisy on 60 and 40 levels) and close to the REML optimum
+    np.testing.assert_allclose(ratios, fit.theta**2, rtol=0.1)
+    np.testing.assert_allclose(ratios, [4.0, 1.0], rtol=0.5)
+
+
+@pytest.mark.parametrize(
+    ("name", "formula", "reml"),
+    [
+        ("penicillin", "diameter ~ 1 + (1 | plate) + (1 | sample)", True),
+        ("pastes", "strength ~ 1 + (1 | batch/cask)", True),
+        ("sleepstudy", "Reaction ~ Days + (Days || Subject)", True),
+    ],
+)
+def test_scalar_terms_start_close_to_the_optimum_with_fewer_newton_steps(name, formula, reml):
+    data = mm.datasets.load(name)
+    model = LinearMixedModel.from_formula(formula, data, reml=reml)
+    start = model.moment_start()
+    assert start is not None
+    fit = model.fit()
+    np.testing.assert_array_equal(fit.optsummary.initial, start)
+    np.testing.assert_allclose(start, fit.theta, rtol=0.1)
+    lme4 = LinearMixedModel.from_formula(formula, data, reml=reml).fit(
+        start=model.initial_theta())
+    assert fit.objective <= lme4.objective + 1e-9 * abs(lme4.objective)
+    np.testing.assert_allclose(fit.theta, lme4.theta, rtol=1e-6)
+    assert fit.optsummary.feval < lme4.optsummary.feval
+
+
+def test_large_scalar_models_start_at_the_floor_where_the_estimate_is_near_zero():
+    # b has no variance: its estimate is near or below 0; 110 levels (not a dense model)
+    data = _crossed(seed=1, na=70, sd=(2.0, 0.0))
+    model = LinearMixedModel.from_formula("y ~ x + (1 | a) + (1 | b)", data)
+    assert model._dense_order() > 64
+    ratios = scalar_moment_ratios(model.A, model.n)
+    assert ratios[1] < START_FLOOR**2
+    start = model.moment_start()
+    assert start[1] == START_FLOOR
+    assert start[0] == pytest.approx(np.sqrt(ratios[0]))
+    fit = model.fit()
+    lme4 = LinearMixedModel.from_formula("y ~ x + (1 | a) + (1 | b)", data).fit(
+        start=model.initial_theta())
+    assert fit.objective <= lme4.objective + 1e-9 * abs(lme4.objective)
+    assert fit.optsummary.feval < lme4.optsummary.feval
+
+
+def test_scalar_moment_ratios_need_scalar_terms_and_residual_variance():
+    model = _model("y ~ x + (x | g)", _balanced(levels=10))
+    assert scalar_moment_ratios(model.A, model.n) is None
