@@ -317,3 +317,44 @@ def test_check_follows_a_curved_valley_where_straight_lines_rise():
     followed = check_optimum(f, x0, lower, gradient=fg)
     assert not followed.ok
     assert "negative curvature" in followed.messages[0]
+
+
+def _rotate_case() -> tuple[dict, pd.DataFrame]:
+    ref = _optimizer_case("rotate_boundary")
+    path = Path(__file__).resolve().parent / "data" / "rotate_boundary.csv"
+    data = pd.read_csv(path, dtype={"g0": str, "g1": str, "g2": str})
+    return ref, data
+
+
+def test_rotated_theta_folds_a_column_at_a_zero_diagonal_into_the_later_ones():
+    ref, data = _rotate_case()
+    model = LinearMixedModel.from_formula(ref["formula"], data)
+    # (1 + x1 | g2) comes first (most levels): theta[0:3] is its template
+    stuck = np.array([0.0, -0.9219, 0.2419, 0.9996, 2.5422])
+    folded = model.rotated_theta(stuck, 0)
+    np.testing.assert_allclose(folded, [0.0, 0.0, np.hypot(0.9219, 0.2419), 0.9996, 2.5422],
+                               rtol=1e-12)
+    assert model.objective(folded) == pytest.approx(model.objective(stuck), rel=1e-12)
+    assert model.rotated_theta(stuck, 1) is None  # not a diagonal entry
+    assert model.rotated_theta(stuck, 2) is None  # the last column: nothing to fold
+    assert model.rotated_theta(folded, 0) is None  # folded already
+    assert model.rotated_theta(np.array([0.1, -0.9, 0.2, 1.0, 2.5]), 0) is None  # not at 0
+
+
+def test_check_probes_a_zero_diagonal_with_its_column_rotated():
+    ref, data = _rotate_case()
+    model = LinearMixedModel.from_formula(ref["formula"], data)
+    # where L-BFGS-B stopped from the moment start, 1.24 above the optimum
+    stuck = np.array([0.0, -0.9219, 0.2419, 0.9996, 2.5422])
+    kwargs = {"canonical": model.canonical_theta}
+    assert check_optimum(model.objective, stuck, model.lower, **kwargs).ok
+    found = check_optimum(model.objective, stuck, model.lower, rotate=model.rotated_theta,
+                          **kwargs)
+    assert any("rotated" in m for m in found.messages)
+
+
+def test_fit_reaches_the_optimum_off_a_rotated_boundary_point():
+    ref, data = _rotate_case()
+    fit = mm.lmer(ref["formula"], data, reml=ref["reml"])
+    assert fit.objective <= ref["objective"] + 1e-9 * abs(ref["objective"])
+    np.testing.assert_allclose(fit.theta, ref["theta"], rtol=1e-3, atol=1e-4)

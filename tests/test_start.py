@@ -10,7 +10,7 @@ import pytest
 
 import mixedmodels as mm
 from mixedmodels.model import START_FLOOR, LinearMixedModel
-from mixedmodels.start import moment_theta, scalar_moment_ratios
+from mixedmodels.start import moment_theta, relative_covariances
 
 
 def _model(formula: str, data: pd.DataFrame) -> LinearMixedModel:
@@ -99,11 +99,20 @@ def test_no_moment_start_with_fewer_than_three_levels():
     assert _moment(_model("y ~ x + (x | g)", data)) is None
 
 
-def test_large_models_keep_lme4s_start_for_vector_valued_terms():
-    # beyond the dense (Newton) size the optimiser is BOBYQA or L-BFGS-B: lme4's start
-    model = _model("y ~ x + (x | g)", _balanced(levels=40))
+def test_large_one_term_models_start_from_henderson_moments():
+    # beyond the dense (Newton) size the two-stage estimate is not used (noisy on
+    # unbalanced designs); the Henderson-style estimate is
+    data = _balanced(levels=40)
+    model = _model("y ~ x + (x | g)", data)
     assert model._dense_order() > 64
-    np.testing.assert_array_equal(model.start_theta(), model.initial_theta())
+    start = model.moment_start()
+    assert start is not None
+    assert not np.allclose(start, _moment(model))
+    fit = model.fit()
+    np.testing.assert_allclose(start, fit.theta, rtol=0.2, atol=0.05)
+    lme4 = _model("y ~ x + (x | g)", data).fit(start=model.initial_theta())
+    assert fit.objective <= lme4.objective + 1e-9 * abs(lme4.objective)
+    assert fit.optsummary.feval < lme4.optsummary.feval
 
 
 def _random_one_term(rng: np.random.Generator) -> tuple[str, pd.DataFrame, bool]:
@@ -164,12 +173,12 @@ def _crossed(seed: int = 3, na: int = 60, nb: int = 40, keep: float = 0.6,
 
 
 @pytest.mark.parametrize("weights", [False, True])
-def test_scalar_moment_ratios_are_consistent_on_a_crossed_design(weights):
+def test_moment_covariances_are_consistent_on_a_crossed_design(weights):
     # true ratios sigma_a^2 / sigma^2 = 4 and sigma_b^2 / sigma^2 = 1, 1440 rows
     data = _crossed(weights=weights)
     model = LinearMixedModel.from_formula("y ~ x + (1 | a) + (1 | b)", data,
                                           weights=data["w"] if weights else None)
-    ratios = scalar_moment_ratios(model.A, model.n)
+    ratios = np.array([c[0, 0] for c in relative_covariances(model.A, model.n)])
     fit = model.fit()
     # the estimator is unbiased (noisy on 60 and 40 levels) and close to the REML optimum
     np.testing.assert_allclose(ratios, fit.theta**2, rtol=0.1)
@@ -204,7 +213,7 @@ def test_large_scalar_models_start_at_the_floor_where_the_estimate_is_near_zero(
     data = _crossed(seed=1, na=70, sd=(2.0, 0.0))
     model = LinearMixedModel.from_formula("y ~ x + (1 | a) + (1 | b)", data)
     assert model._dense_order() > 64
-    ratios = scalar_moment_ratios(model.A, model.n)
+    ratios = np.array([c[0, 0] for c in relative_covariances(model.A, model.n)])
     assert ratios[1] < START_FLOOR**2
     start = model.moment_start()
     assert start[1] == START_FLOOR
@@ -216,6 +225,9 @@ def test_large_scalar_models_start_at_the_floor_where_the_estimate_is_near_zero(
     assert fit.optsummary.feval < lme4.optsummary.feval
 
 
-def test_scalar_moment_ratios_need_scalar_terms_and_residual_variance():
-    model = _model("y ~ x + (x | g)", _balanced(levels=10))
-    assert scalar_moment_ratios(model.A, model.n) is None
+def test_moment_covariances_need_a_positive_residual_variance():
+    # a saturated design: one row per cell of a and b, all of it explained by them
+    data = _crossed(keep=1.0, na=6, nb=5)
+    data["y"] = (data["a"].str[1:].astype(float) + 2 * data["b"].str[1:].astype(float))
+    model = _model("y ~ 1 + (1 | a) + (1 | b)", data)
+    assert relative_covariances(model.A, model.n) is None

@@ -27,7 +27,7 @@ from mixedmodels.linalg import BlockedCholesky, CrossProducts, cross_products, r
 from mixedmodels.linalg.dense_factor import DENSE_MAX_ORDER, DenseFactor
 from mixedmodels.linalg.gradient import ObjectiveGradient, gradient_cost
 from mixedmodels.optimize import minimize
-from mixedmodels.start import START_MIN_EIGENVALUE, moment_theta, scalar_moment_ratios
+from mixedmodels.start import START_MIN_EIGENVALUE, moment_theta, relative_covariances
 
 if TYPE_CHECKING:
     from mixedmodels.fit import LmerFit
@@ -347,38 +347,48 @@ class LinearMixedModel:
     def moment_start(self) -> np.ndarray | None:
         """A moment estimate of theta (start.py), or None.
 
-        Models of scalar terms only (``(1|g)``, ``(0+x|g)``, ``(x||g)``; crossed or
-        nested) use Henderson-style within-level sums of squares: on InstEval's three
-        terms L-BFGS-B then needs 11 evaluations instead of 25, on penicillin and
-        pastes Newton 3 instead of 9 and 7. Other one-term models use the two-stage
-        estimate, on the small dense models only (on unbalanced designs with few rows
-        per level it is noisy): on sleepstudy's slope model that saves two of five
-        Newton iterations.
+        Small dense one-term models with a vector-valued term use the two-stage
+        estimate of :func:`~mixedmodels.start.moment_theta` (on sleepstudy's slope
+        model that saves two of five Newton iterations). Every other model uses
+        Henderson-style moments (:func:`~mixedmodels.start.relative_covariances`): on
+        InstEval's three scalar terms L-BFGS-B then needs 11 evaluations instead of 25,
+        on penicillin and pastes Newton 3 instead of 9 and 7.
 
         Newton iterations from a start near 0 approach a variance whose optimum is 0
-        only slowly, so the dense models take no estimate with a template diagonal
-        below ``sqrt(START_MIN_EIGENVALUE)`` (0.1, in the units of :meth:`theta_scale`).
-        The other models raise such entries to ``START_FLOOR`` (a scalar term's
-        gradient vanishes at 0: a start there would stay there).
+        only slowly, so the dense models take no estimate with an eigenvalue of a
+        term's ``Lambda Lambda'`` below ``START_MIN_EIGENVALUE`` (a template diagonal of
+        0.1, in the units of :meth:`theta_scale`). The other models raise such
+        eigenvalues to ``START_FLOOR**2`` (a scalar term's gradient vanishes at 0: a
+        start there would stay there).
         """
         if not self.ntheta:
             return None
         dense = self._dense_order() <= DENSE_MAX_ORDER
         scale = self.theta_scale()
-        ratios = scalar_moment_ratios(self.A, self.n)
-        if ratios is not None:
-            ratios = ratios / (scale * scale)  # in natural units
-            if not dense:
-                return np.sqrt(np.maximum(ratios, START_FLOOR**2)) * scale
-            if np.all(ratios >= START_MIN_EIGENVALUE):
-                return np.sqrt(ratios) * scale
-            return None
-        if len(self.reterms) == 1 and dense:
+        units = []
+        at = 0
+        for rows, _ in self._layout:
+            unit = np.ones(int(rows.max()) + 1)
+            unit[rows] = scale[at:at + len(rows)]
+            units.append(unit)
+            at += len(rows)
+        if dense and len(self.reterms) == 1 and len(units[0]) > 1:
             rows, cols = self._layout[0]
-            unit = np.ones(self.reterms[0].z.shape[1])
-            unit[rows] = scale
-            return moment_theta(self.A, self.n, rows, cols, unit)
-        return None
+            return moment_theta(self.A, self.n, rows, cols, units[0])
+        covariances = relative_covariances(self.A, self.n)
+        if covariances is None:
+            return None
+        theta = []
+        for cov, unit, (rows, cols) in zip(covariances, units, self._layout, strict=True):
+            eig, vec = np.linalg.eigh(cov / np.multiply.outer(unit, unit))
+            if not np.all(np.isfinite(eig)):
+                return None
+            if dense and eig[0] < START_MIN_EIGENVALUE:
+                return None
+            eig = np.maximum(eig, START_FLOOR**2)
+            lam = np.linalg.cholesky((vec * eig) @ vec.T)
+            theta.append((lam * unit[:, None])[rows, cols])
+        return np.concatenate(theta)
 
     def theta_scale(self) -> np.ndarray:
         """The natural unit of each element of theta.
@@ -419,6 +429,36 @@ class LinearMixedModel:
             ])
         theta = np.asarray(theta, dtype=float)
         return np.where(theta[self._column_diagonal] < 0.0, -theta, theta)
+
+    def rotated_theta(self, theta: np.ndarray, i: int) -> np.ndarray | None:
+        """The theta that gives the same model with the template column of the
+        diagonal entry ``theta[i]`` (which must be 0) set to 0 below the diagonal.
+
+        With a template diagonal at 0, the rest of its column and the later columns
+        enter the covariance only through ``B B'`` (B: their rows below the
+        diagonal), so B can be replaced by the lower triangle ``R'`` of its QR
+        decomposition ``B' = Q R``, whose first column is 0. Returns None where
+        ``theta[i]`` is not a diagonal entry at 0 or the column is 0 below it
+        already.
+        """
+        theta = np.asarray(theta, dtype=float)
+        for (k, flat, a, b), (rows, cols) in zip(self._lambda_plan, self._layout,
+                                                strict=True):
+            if a <= i < b:
+                j = int(rows[i - a])
+                if j != int(cols[i - a]) or theta[i] != 0.0 or j == k - 1:
+                    return None
+                lam = self.lambdas(theta)[self._lambda_plan.index((k, flat, a, b))]
+                if not np.any(lam[j + 1:, j]):
+                    return None
+                r = np.linalg.qr(lam[j + 1:, j:].T, mode="r")  # (k-j-1) x (k-j-1)
+                r *= np.where(np.diagonal(r) < 0, -1.0, 1.0)[:, None]
+                lam[j + 1:, j] = 0.0
+                lam[j + 1:, j + 1:] = r.T
+                out = theta.copy()
+                out[a:b] = lam.ravel()[flat]
+                return out
+        return None
 
     def lambdas(self, theta: np.ndarray) -> list[np.ndarray]:
         """The lower-triangular template of each term for ``theta``."""
@@ -538,7 +578,7 @@ class LinearMixedModel:
             objective, gradient, hessian = self._optimised_functions()
             opt = minimize(objective, x0, self.lower, check=check,
                            scale=self.theta_scale(), gradient=gradient, hessian=hessian,
-                           canonical=self.canonical_theta,
+                           canonical=self.canonical_theta, rotate=self.rotated_theta,
                            quasi_newton=len(self.A.diag) >= GRADIENT_MIN_TERMS,
                            close_start=estimate is not None)
             return LmerFit.from_model(self, opt.final, opt, self.fit_warnings(opt),

@@ -1,4 +1,10 @@
-"""A moment estimate of theta, as the optimiser's start for one-term models.
+"""Moment estimates of theta, as the optimiser's start.
+
+Two estimators: the two-stage one below, for small one-term models, and Henderson's
+method generalised to vector-valued terms (:func:`relative_covariances`) for the
+others.
+
+The two-stage estimate of a one-term model.
 
 lme4 starts every template at the identity. For a model with one random-effects term,
 the classical two-stage moment estimate is available from the cross-products alone
@@ -40,6 +46,16 @@ START_MIN_EIGENVALUE = 0.01
 # Faces Z_i'Z_i with a squared Cholesky pivot below this fraction of its diagonal entry
 # are taken as rank deficient (a level with fewer rows than coefficients).
 RANK_TOL = 1e-8
+# A residual variance estimate below this fraction of the residual mean square of the
+# fixed effects alone is rounding noise (a response the terms reproduce exactly): no
+# moment start.
+RESIDUAL_MIN_REL = 1e-8
+# Ridge, relative to the faces' mean diagonal, that makes a singular face's weighting
+# factor (relative_covariances) invertible.
+FACE_RIDGE = 1e-3
+# Singular values of the moment equations below this fraction of the largest are
+# treated as 0 (directions no level can show).
+SYSTEM_RCOND = 1e-10
 
 
 def moment_theta(
@@ -111,83 +127,201 @@ def moment_theta(
     return (lam * unit[:, None])[rows, cols]
 
 
-def scalar_moment_ratios(A: CrossProducts, n: int) -> np.ndarray | None:
-    """Moment estimates of ``sigma_j^2 / sigma^2`` for a model of scalar terms only.
+def relative_covariances(A: CrossProducts, n: int) -> list[np.ndarray] | None:
+    """Moment estimates of every term's ``Sigma_j / sigma^2`` (``Lambda_j Lambda_j'``).
 
-    Henderson's idea with within-level sums of squares, all from the cross-products.
-    With ``r = y - X beta_ols`` and ``P_k`` the projection onto term k's columns
-    (one per level), the within-level sum of squares ``Q_k = r'r - r'P_k r`` and the
-    total ``T = r'r`` have the expectations (the fixed effects' projection counted in
-    ``T`` only)::
+    Henderson's method generalised to vector-valued terms, from the cross-products
+    alone. With ``M = I - X (X'X)^-1 X'``, ``r = M y`` and, per level l of term k,
+    ``F_l`` the Cholesky factor of ``Z_kl'Z_kl``, the statistics
+    ``U_k = sum_l F_l^-1 Z_kl'r r'Z_kl F_l^-T`` (one symmetric ``k_k x k_k`` matrix
+    per term; for a scalar term the between-level sum of squares of its one-way
+    ANOVA) and ``T = r'r`` have the expectations::
 
-        E Q_k = sigma^2 (n - p - l_k) + sum_{m != k} sigma_m^2 (tr Z_m'Z_m - S_km)
-        E T   = sigma^2 (n - p)       + sum_m sigma_m^2 (tr Z_m'Z_m - tr((X'X)^-1 X'Z_m Z_m'X))
+        E U_k = sum_l F_l^-1 Z_kl'M V M Z_kl F_l^-T,    E T = tr(M V)
 
-    with ``S_km = sum_l (Z_k'Z_k)_l^-1 sum_j (Z_k'Z_m)_lj^2``: as many equations as
-    unknowns, crossed or nested. On InstEval's three terms they give theta (0.268,
-    0.445, 0.063) against the optimum (0.276, 0.437, 0.067), on penicillin (1.52,
-    3.48) against (1.54, 3.51), on pastes (3.47, 1.53) against (3.53, 1.56).
+    with ``V = sigma^2 I + sum_m Z_m (I x Sigma_m) Z_m'``: linear in sigma^2 and the
+    Sigma_m, as many equations as unknowns, crossed or nested. ``Z_kl'M Z_mj`` is
+    ``Z_kl'Z_mj`` (sparse) less a rank-p part, so every coefficient comes from the
+    blocks of A at the cost of a few passes over them. Where a level's face is
+    singular its weighting is regularised (:func:`_weighting_factor`); directions of
+    a Sigma_k that no equation sees get the least-squares solution's 0.
+
+    On balanced designs these are the ANOVA estimators, which are the REML estimates
+    when those are inside the bounds: penicillin (1.540, 3.512), pastes (3.527,
+    1.563) and Dyestuff (0.848) start at their optima. InstEval's three terms (ML,
+    unbalanced): (0.267, 0.446, 0.063) against the optimum (0.276, 0.437, 0.067).
 
     Parameters
     ----------
     A : CrossProducts
-        The cross-product blocks; every term must have one column.
+        The cross-product blocks.
     n : int
         Number of observations.
 
     Returns
     -------
-    ndarray or None
-        The ratios (some may be negative or 0), in the terms' order; None where a
-        term has more than one column, the fixed effects or the system are singular,
-        or the residual variance is not positive.
+    list of ndarray or None
+        ``Sigma_j / sigma^2`` per term (symmetric, possibly indefinite), in the terms'
+        order and theta's units; None where the fixed effects are singular or the
+        residual variance estimate is not positive (``RESIDUAL_MIN_REL``).
     """
     nterm = len(A.diag)
-    if nterm == 0 or any(face.shape[1] != 1 for face in A.diag):
-        return None
     p = A.xx.shape[0] - 1
-    xx = A.xx
-    counts = [face[:, 0, 0] for face in A.diag]
-    if any(not np.all(c > 0) for c in counts) or n - p <= 0:
+    if nterm == 0 or n - p <= 0:
         return None
+    sizes = [face.shape[1] for face in A.diag]
+    nvech = [k * (k + 1) // 2 for k in sizes]
+    offset = np.concatenate([[1], 1 + np.cumsum(nvech)]).astype(int)
+    xx = A.xx
     with np.errstate(all="ignore"):
-        xx_inv = np.zeros((0, 0))
         beta = np.zeros(0)
+        xx_inv = np.zeros((0, 0))
         if p:
             _, xx_inv, info = dposv(xx[:p, :p], np.eye(p), lower=1)
             if info != 0:
                 return None
             beta = xx_inv @ xx[:p, p]
-        rr = float(xx[p, p] - beta @ xx[:p, p])
-        traces = np.array([float(np.add.reduce(c)) for c in counts])
-        shared = np.diag(traces)  # S_km
-        for (i, j), block in A.off.items():
-            if isinstance(block, np.ndarray):
-                sq = block * block
-                shared[i, j] = float(np.add.reduce(np.add.reduce(sq, axis=1) / counts[i]))
-                shared[j, i] = float(np.add.reduce(np.add.reduce(sq, axis=0) / counts[j]))
-            else:
-                sq = block.data[:, 0, 0] ** 2
-                by_row = np.bincount(block.rows, sq, minlength=len(counts[i]))
-                by_col = np.bincount(block.cols, sq, minlength=len(counts[j]))
-                shared[i, j] = float(np.add.reduce(by_row / counts[i]))
-                shared[j, i] = float(np.add.reduce(by_col / counts[j]))
-        system = np.empty((nterm + 1, nterm + 1))
-        rhs = np.empty(nterm + 1)
-        for k in range(nterm):
-            zr = A.xz[k][p] - beta @ A.xz[k][:p]
-            rhs[k] = rr - float(np.add.reduce(zr * zr / counts[k]))
-            system[k, 0] = n - p - len(counts[k])
-            system[k, 1:] = traces - shared[k]
-            xz = A.xz[k][:p]
-            system[nterm, 1 + k] = traces[k] - float(np.add.reduce(xx_inv * (xz @ xz.T),
-                                                                   axis=None))
-        rhs[nterm] = rr
-        system[nterm, 0] = n - p
         try:
-            solution = np.linalg.solve(system, rhs)
+            chol = [_weighting_factor(face) for face in A.diag]
         except np.linalg.LinAlgError:
             return None
-    if not (np.all(np.isfinite(solution)) and solution[0] > 0):
+        finv = [small_inverse(f) for f in chol]
+        # per term, per level: a_l = X'Z_kl (p, k) and v_l = F_l^-1 a_l' (X'X)^-1 (k, p)
+        a = [A.xz[k][:p].reshape(p, -1, sizes[k]).transpose(1, 0, 2) for k in range(nterm)]
+        v = [np.matmul(finv[k], np.matmul(xx_inv, a[k]).transpose(0, 2, 1))
+             for k in range(nterm)]
+        # sum_l v_l (x) v_l and sum_j a_j (x) a_j: the rank-p parts of every pair
+        vv = [_outer_sum(vk, vk) for vk in v]
+        aa = [_outer_sum(ak, ak) for ak in a]
+        system = np.zeros((offset[-1], offset[-1]))
+        rhs = np.zeros(offset[-1])
+        # unknowns: sigma^2, then vech(Sigma_k) per term; equations: T, then vech(U_k)
+        rhs[0] = xx[p, p] - beta @ xx[:p, p]
+        system[0, 0] = n - p
+        for k in range(nterm):
+            kk, nlev = sizes[k], A.diag[k].shape[0]
+            zr = A.xz[k][p].reshape(nlev, kk) - np.tensordot(beta, a[k], axes=([0], [1]))
+            u = np.matmul(finv[k], zr[:, :, None])[:, :, 0]
+            rhs[_rows(k, offset)] = _vech(u.T @ u)
+            # sigma^2: sum_l F_l^-1 Z_kl'M Z_kl F_l^-T = l_k I - sum_l v_l a_l F_l^-T
+            fz = np.matmul(np.matmul(v[k], a[k]), finv[k].transpose(0, 2, 1))
+            system[_rows(k, offset), 0] = _vech(nlev * np.eye(kk) - np.add.reduce(fz, axis=0))
+            # T: tr(Sigma_k sum_l Z_kl'M Z_kl)
+            d = np.add.reduce(A.diag[k] - np.matmul(a[k].transpose(0, 2, 1),
+                                                   np.matmul(xx_inv, a[k])), axis=0)
+            system[0, _rows(k, offset)] = _vech_coefficients(d[None, None])[0]
+            # Z_kl'Z_kl = F_l F_l' is term k's own block with itself
+            g = np.matmul(finv[k], A.diag[k])  # F_l^-1 Z_kl'Z_kl (F_l' where it is exact)
+            h = np.matmul(v[k], a[k])  # F_l^-1 a_l'(X'X)^-1 a_l
+            _add_pair(system, k, k, g, h, vv[k], aa[k], offset)
+        for (i, j), block in A.off.items():
+            ki, kj = sizes[i], sizes[j]
+            if isinstance(block, np.ndarray):
+                li, lj = A.diag[i].shape[0], A.diag[j].shape[0]
+                dense = block.reshape(li, ki, lj, kj)
+                g_ij = np.einsum("lab,lbjc->ljac", finv[i], dense).reshape(-1, ki, kj)
+                g_ji = np.einsum("jcd,lbjd->jlcb", finv[j], dense).reshape(-1, kj, ki)
+                h_ij = np.einsum("laq,jqc->ljac", v[i], a[j]).reshape(-1, ki, kj)
+                h_ji = np.einsum("jcq,lqa->jlca", v[j], a[i]).reshape(-1, kj, ki)
+            else:
+                g_ij = np.matmul(finv[i][block.rows], block.data)
+                g_ji = np.matmul(finv[j][block.cols], block.data.transpose(0, 2, 1))
+                h_ij = np.matmul(v[i][block.rows], a[j][block.cols])
+                h_ji = np.matmul(v[j][block.cols], a[i][block.rows])
+            _add_pair(system, i, j, g_ij, h_ij, vv[i], aa[j], offset)
+            _add_pair(system, j, i, g_ji, h_ji, vv[j], aa[i], offset)
+        for k in range(nterm):  # the rank-p part for pairs of terms that share no block
+            for m in range(nterm):
+                if m != k and (max(k, m), min(k, m)) not in A.off:
+                    _add_pair(system, k, m, None, None, vv[k], aa[m], offset)
+        # least squares: a direction of some Sigma_k that no level can show (a term's
+        # column constant within every level of its factor) gets no weight
+        try:
+            solution = np.linalg.lstsq(system, rhs, rcond=SYSTEM_RCOND)[0]
+        except np.linalg.LinAlgError:
+            return None
+    if not (np.all(np.isfinite(solution))
+            and solution[0] > RESIDUAL_MIN_REL * rhs[0] / (n - p)):
         return None
-    return solution[1:] / solution[0]
+    return [_unvech(solution[_rows(k, offset)], sizes[k]) / solution[0]
+            for k in range(nterm)]
+
+
+def _weighting_factor(faces: np.ndarray) -> np.ndarray:
+    """Cholesky factors F_l of the faces ``Z_kl'Z_kl``; where a face is singular (a
+    level on which the term's columns are collinear), of the face plus a ridge of
+    ``FACE_RIDGE`` times the faces' mean diagonal. Any weighting gives unbiased moment
+    equations; F_l^-1 is the efficient one where it exists."""
+    faces = np.ascontiguousarray(faces)
+    k = faces.shape[1]
+    if k == 1:
+        singular = ~(faces[:, 0, 0] > 0)
+    else:
+        try:
+            factors = small_cholesky(faces)
+            pivots = np.diagonal(factors, axis1=1, axis2=2)
+            diag = np.diagonal(faces, axis1=1, axis2=2)
+            if np.all(pivots * pivots > RANK_TOL * diag):
+                return factors
+        except np.linalg.LinAlgError:
+            pass
+        eig = np.linalg.eigvalsh(faces)
+        singular = ~(eig[:, 0] > RANK_TOL * eig[:, -1])
+    if np.any(singular):
+        diag = np.diagonal(faces, axis1=1, axis2=2)
+        ridge = FACE_RIDGE * max(float(np.mean(diag)), 1e-300)
+        faces = faces.copy()
+        faces[singular] += ridge * np.eye(k)
+    return small_cholesky(faces)
+
+
+def _rows(k: int, offset: np.ndarray) -> slice:
+    return slice(int(offset[k]), int(offset[k + 1]))
+
+
+def _vech(m: np.ndarray) -> np.ndarray:
+    """The lower triangle of a symmetric matrix, row by row."""
+    r, c = np.tril_indices(m.shape[0])
+    return m[r, c]
+
+
+def _unvech(v: np.ndarray, k: int) -> np.ndarray:
+    m = np.zeros((k, k))
+    r, c = np.tril_indices(k)
+    m[r, c] = v
+    m[c, r] = v
+    return m
+
+
+def _vech_coefficients(t: np.ndarray) -> np.ndarray:
+    """A linear map ``Sigma -> M``, ``M[a, b] = sum_cd t[a, b, c, d] Sigma[c, d]``, as
+    the matrix from vech(Sigma) (symmetric) to vech(M)."""
+    ka, kc = t.shape[0], t.shape[2]
+    ra, ca = np.tril_indices(ka)
+    rc, cc = np.tril_indices(kc)
+    coef = t[ra, ca][:, rc, cc]
+    off = rc != cc
+    coef[:, off] += t[ra, ca][:, cc[off], rc[off]]
+    return coef
+
+
+def _outer_sum(g: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """``t[a, b, c, d] = sum_n g[n, a, c] h[n, b, d]``, as one matrix product."""
+    n, ka, kc = g.shape
+    kb, kd = h.shape[1], h.shape[2]
+    prod = g.reshape(n, ka * kc).T @ h.reshape(n, kb * kd)
+    return prod.reshape(ka, kc, kb, kd).transpose(0, 2, 1, 3)
+
+
+def _add_pair(system: np.ndarray, k: int, m: int, g: np.ndarray | None,
+              h: np.ndarray | None, vv: np.ndarray, aa: np.ndarray,
+              offset: np.ndarray) -> None:
+    """Add ``sum_{l,j} W_lj Sigma_m W_lj'`` to the equations of ``U_k``, with
+    ``W_lj = F_l^-1 Z_kl'M Z_mj = g_lj - h_lj`` on the blocks where ``Z_kl'Z_mj`` is
+    not 0 (``g`` and ``h``, (nb, k_k, k_m)) and ``- v_l a_j`` on all pairs (through
+    ``vv = sum_l v_l (x) v_l`` and ``aa = sum_j a_j (x) a_j``)."""
+    t = np.einsum("abqr,qrcd->abcd", vv, aa)
+    if g is not None:
+        gh = _outer_sum(g, g - h)
+        t += gh - _outer_sum(h, g)
+    system[_rows(k, offset), _rows(m, offset)] += _vech_coefficients(t)

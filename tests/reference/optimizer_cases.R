@@ -8,7 +8,9 @@ cases <- list(
        formula = "y ~ x1 + (1 + x1 | g)", reml = FALSE, weights = NULL),
   list(id = "restart_twice", file = "tests/data/restart_twice.csv",
        formula = "y ~ 1 + (1 + z1_1 | g1) + (1 | g2) + (1 + z3_1 + z3_2 | g3)",
-       reml = TRUE, weights = "w")
+       reml = TRUE, weights = "w"),
+  list(id = "rotate_boundary", file = "tests/data/rotate_boundary.csv",
+       formula = "y ~ x1 + (1 | g0) + (1 | g1) + (1 + x1 | g2)", reml = TRUE, weights = NULL)
 )
 out <- lapply(cases, function(s) {
   d <- read.csv(s$file, stringsAsFactors = TRUE)
