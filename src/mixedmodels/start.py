@@ -32,6 +32,7 @@ model uses it only where the exact Newton iterations follow (small models).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -279,15 +280,24 @@ def _rows(k: int, offset: np.ndarray) -> slice:
     return slice(int(offset[k]), int(offset[k + 1]))
 
 
+@functools.cache
+def _tril(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.tril_indices(k)``, cached (it costs more than the small models' algebra)."""
+    r, c = np.tril_indices(k)
+    r.flags.writeable = False
+    c.flags.writeable = False
+    return r, c
+
+
 def _vech(m: np.ndarray) -> np.ndarray:
     """The lower triangle of a symmetric matrix, row by row."""
-    r, c = np.tril_indices(m.shape[0])
+    r, c = _tril(m.shape[0])
     return m[r, c]
 
 
 def _unvech(v: np.ndarray, k: int) -> np.ndarray:
     m = np.zeros((k, k))
-    r, c = np.tril_indices(k)
+    r, c = _tril(k)
     m[r, c] = v
     m[c, r] = v
     return m
@@ -297,8 +307,8 @@ def _vech_coefficients(t: np.ndarray) -> np.ndarray:
     """A linear map ``Sigma -> M``, ``M[a, b] = sum_cd t[a, b, c, d] Sigma[c, d]``, as
     the matrix from vech(Sigma) (symmetric) to vech(M)."""
     ka, kc = t.shape[0], t.shape[2]
-    ra, ca = np.tril_indices(ka)
-    rc, cc = np.tril_indices(kc)
+    ra, ca = _tril(ka)
+    rc, cc = _tril(kc)
     coef = t[ra, ca][:, rc, cc]
     off = rc != cc
     coef[:, off] += t[ra, ca][:, cc[off], rc[off]]
@@ -320,7 +330,8 @@ def _add_pair(system: np.ndarray, k: int, m: int, g: np.ndarray | None,
     ``W_lj = F_l^-1 Z_kl'M Z_mj = g_lj - h_lj`` on the blocks where ``Z_kl'Z_mj`` is
     not 0 (``g`` and ``h``, (nb, k_k, k_m)) and ``- v_l a_j`` on all pairs (through
     ``vv = sum_l v_l (x) v_l`` and ``aa = sum_j a_j (x) a_j``)."""
-    t = np.einsum("abqr,qrcd->abcd", vv, aa)
+    ka, kc, p = vv.shape[0], aa.shape[2], vv.shape[2]
+    t = (vv.reshape(ka * ka, p * p) @ aa.reshape(p * p, kc * kc)).reshape(ka, ka, kc, kc)
     if g is not None:
         gh = _outer_sum(g, g - h)
         t += gh - _outer_sum(h, g)
