@@ -358,3 +358,18 @@ def test_fit_reaches_the_optimum_off_a_rotated_boundary_point():
     fit = mm.lmer(ref["formula"], data, reml=ref["reml"])
     assert fit.objective <= ref["objective"] + 1e-9 * abs(ref["objective"])
     np.testing.assert_allclose(fit.theta, ref["theta"], rtol=1e-3, atol=1e-4)
+
+
+def test_rotated_theta_in_a_later_term():
+    # the second of two vector-valued terms (its template is found by position, not
+    # by comparing templates)
+    rng = np.random.default_rng(4)
+    n = 240
+    data = pd.DataFrame({"y": rng.normal(size=n), "x": rng.normal(size=n),
+                         "g": [f"g{i % 12}" for i in range(n)],
+                         "h": [f"h{i % 5}" for i in range(n)]})
+    model = LinearMixedModel.from_formula("y ~ x + (1 + x | g) + (1 + x | h)", data)
+    theta = np.array([1.0, 0.2, 0.5, 0.0, -0.7, 0.3])
+    folded = model.rotated_theta(theta, 3)
+    np.testing.assert_allclose(folded, [1.0, 0.2, 0.5, 0.0, 0.0, np.hypot(0.7, 0.3)])
+    assert model.objective(folded) == pytest.approx(model.objective(theta), rel=1e-12)

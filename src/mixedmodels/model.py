@@ -442,13 +442,13 @@ class LinearMixedModel:
         already.
         """
         theta = np.asarray(theta, dtype=float)
-        for (k, flat, a, b), (rows, cols) in zip(self._lambda_plan, self._layout,
-                                                strict=True):
+        for term, ((k, flat, a, b), (rows, cols)) in enumerate(
+                zip(self._lambda_plan, self._layout, strict=True)):
             if a <= i < b:
                 j = int(rows[i - a])
                 if j != int(cols[i - a]) or theta[i] != 0.0 or j == k - 1:
                     return None
-                lam = self.lambdas(theta)[self._lambda_plan.index((k, flat, a, b))]
+                lam = self.lambdas(theta)[term]
                 if not np.any(lam[j + 1:, j]):
                     return None
                 r = np.linalg.qr(lam[j + 1:, j:].T, mode="r")  # (k-j-1) x (k-j-1)
