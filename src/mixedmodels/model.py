@@ -57,10 +57,10 @@ DESIGN_BLAS_THREADS_MIN_ROWS = 100_000
 # (about one evaluation more), InstEval 1.6e9; MovieLens (order 3706) stays with BOBYQA.
 GRADIENT_MAX_ORDER = 1500
 GRADIENT_MAX_FLOPS = 5e9
-# A scalar term's moment estimate below this (in the units of theta_scale) starts the
-# large models' optimisers here: InstEval's dept term is estimated at 0.063 (optimum
-# 0.067); an estimate of 0 or below (a variance whose optimum may be 0) starts near the
-# bound, where the objective's slope is not yet 0.
+# Large models raise the eigenvalues of a term's moment estimate of Lambda Lambda' (in
+# the units of theta_scale) to this squared: InstEval's dept term is estimated at 0.063
+# (optimum 0.067), above it; an estimate of 0 or below (a variance whose optimum may be
+# 0) starts near the bound, where the objective's slope is not yet 0.
 START_FLOOR = 0.05
 # With a gradient, L-BFGS-B replaces BOBYQA for models of this many terms or more,
 # whatever their number of parameters (optimize.GRADIENT_MIN_PARAMS otherwise): with
@@ -227,6 +227,7 @@ class LinearMixedModel:
         self.lower = np.array(lower)
         self._column_diagonal: np.ndarray | None = None
         self._theta_scale: np.ndarray | None = None
+        self._row_units_cache: list[np.ndarray] | None = None
         self._gradient_plans: dict[bool, ObjectiveGradient] = {}
         self._fitted = False
         self._small_factor: DenseFactor | None = None
@@ -351,8 +352,8 @@ class LinearMixedModel:
         estimate of :func:`~mixedmodels.start.moment_theta` (on sleepstudy's slope
         model that saves two of five Newton iterations). Every other model uses
         Henderson-style moments (:func:`~mixedmodels.start.relative_covariances`): on
-        InstEval's three scalar terms L-BFGS-B then needs 11 evaluations instead of 25,
-        on penicillin and pastes Newton 3 instead of 9 and 7.
+        InstEval's three scalar terms L-BFGS-B then needs 11 evaluations instead of 25;
+        balanced designs (penicillin, pastes) start at their optimum.
 
         Newton iterations from a start near 0 approach a variance whose optimum is 0
         only slowly, so the dense models take no estimate with an eigenvalue of a
@@ -364,14 +365,7 @@ class LinearMixedModel:
         if not self.ntheta:
             return None
         dense = self._dense_order() <= DENSE_MAX_ORDER
-        scale = self.theta_scale()
-        units = []
-        at = 0
-        for rows, _ in self._layout:
-            unit = np.ones(int(rows.max()) + 1)
-            unit[rows] = scale[at:at + len(rows)]
-            units.append(unit)
-            at += len(rows)
+        units = self._row_units()
         if dense and len(self.reterms) == 1 and len(units[0]) > 1:
             rows, cols = self._layout[0]
             return moment_theta(self.A, self.n, rows, cols, units[0])
@@ -402,17 +396,24 @@ class LinearMixedModel:
         theta in them.
         """
         if self._theta_scale is None:
-            out = []
-            for j, (rows, _) in enumerate(self._layout):
-                faces = self.A.diag[j]
+            self._theta_scale = np.concatenate([
+                unit[rows] for unit, (rows, _) in zip(self._row_units(), self._layout,
+                                                      strict=True)
+            ])
+        return self._theta_scale
+
+    def _row_units(self) -> list[np.ndarray]:
+        """Per term, the natural unit of each template row (:meth:`theta_scale`)."""
+        if self._row_units_cache is None:
+            lo, hi = SCALE_BAND
+            self._row_units_cache = []
+            for faces in self.A.diag:
                 rms = np.sqrt(np.einsum("lkk->k", faces) / max(self.n, 1))
                 unit = np.ones_like(rms)
-                lo, hi = SCALE_BAND
                 extreme = np.isfinite(rms) & (rms > 0) & ((rms < lo) | (rms > hi))
                 unit[extreme] = 1.0 / rms[extreme]
-                out.extend(unit[rows])
-            self._theta_scale = np.array(out)
-        return self._theta_scale
+                self._row_units_cache.append(unit)
+        return self._row_units_cache
 
     def canonical_theta(self, theta: np.ndarray) -> np.ndarray:
         """The theta with non-negative template diagonals that gives the same model.
@@ -567,11 +568,12 @@ class LinearMixedModel:
         if self._fitted:
             raise MixedModelsError("this model has been fitted already; use refit() or update()")
         self._fitted = True
-        estimate = self.moment_start() if start is None else None
-        if start is not None:
-            x0 = np.asarray(start, dtype=float)
-        else:
+        estimate = None
+        if start is None:
+            estimate = self.moment_start()
             x0 = self.initial_theta() if estimate is None else estimate
+        else:
+            x0 = np.asarray(start, dtype=float)
         if x0.shape != self.lower.shape:
             raise MixedModelsError(f"start must have {self.ntheta} values, not {x0.shape}")
         with self.blas_threads():

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -759,30 +759,18 @@ def check_optimum(
                     f"the objective decreases by {f0 - fwd:.3g} moving parameter {i + 1} "
                     "off its bound: the boundary fit may not be optimal"
                 )
-            elif probe and canonical is not None:
-                # with a template diagonal at 0, its column below it and minus that
-                # column give the same objective, but moving the diagonal off 0 does
-                # not: probe the mirrored side too (the key of an unchanged column is
-                # the forward probe's, evaluated already)
-                mirrored = at(canonical(x - _unit(t, i, BOUNDARY_PROBE)) - x)
-                if mirrored < f0 - drop:
-                    messages.append(
-                        f"the objective decreases by {f0 - mirrored:.3g} moving parameter "
-                        f"{i + 1} off its bound with the rest of its template column "
-                        "negated: the boundary fit may not be optimal"
-                    )
-                    continue
-            if not fwd < f0 - drop and probe and rotate is not None:
-                folded = rotate(x, i)
-                if folded is not None:
-                    off = at(folded + _unit(t, i, BOUNDARY_PROBE) - x)
-                    if off < f0 - drop:
+            elif probe:
+                # on the bound, points with the rest of the column negated or rotated
+                # into the later columns give the same objective; off it they do not
+                for how, there in _equivalent_probes(x, i, t, canonical, rotate):
+                    value = at(there - x)
+                    if value < f0 - drop:
                         messages.append(
-                            f"the objective decreases by {f0 - off:.3g} moving parameter "
-                            f"{i + 1} off its bound with the rest of its template column "
-                            "rotated into the later ones: the boundary fit may not be "
-                            "optimal"
+                            f"the objective decreases by {f0 - value:.3g} moving "
+                            f"parameter {i + 1} off its bound with the rest of its template "
+                            f"column {how}: the boundary fit may not be optimal"
                         )
+                        break
     if (full_hessian is not None and exact is not None and probe and not interior.all()
             and np.isfinite(f0) and np.all(np.isfinite(full_hessian))):
         d = _cone_descent(exact, full_hessian, ~interior, BOUNDARY_PROBE)
@@ -840,6 +828,21 @@ def check_optimum(
             f"(max|gradient| = {np.max(np.abs(grad)):.3g})"
         )
     return ConvergenceCheck(grad, hess, interior, decrease, tuple(messages))
+
+
+def _equivalent_probes(
+    x: np.ndarray, i: int, t: int, canonical: Canonical | None, rotate: Rotate | None,
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Points ``BOUNDARY_PROBE`` off the bound of parameter i (a template diagonal at 0)
+    from points equivalent to x there, one at a time: the mirrored point (the column
+    below negated; the key of an unchanged column is the plain probe's, evaluated
+    already) and the point whose column below is rotated into the later columns."""
+    if canonical is not None:
+        yield "negated", canonical(x - _unit(t, i, BOUNDARY_PROBE))
+    if rotate is not None:
+        folded = rotate(x, i)
+        if folded is not None:
+            yield "rotated into the later ones", folded + _unit(t, i, BOUNDARY_PROBE)
 
 
 def _newton_parts(eig: np.ndarray, vec: np.ndarray,
