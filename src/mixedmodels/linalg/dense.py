@@ -12,11 +12,12 @@ triangle. The solves overwrite their C-contiguous right-hand side: pass temporar
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from scipy.linalg.blas import dsyrk, dtrsm
-from scipy.linalg.lapack import dpotrf
+from scipy.linalg.lapack import dpotrf, dpotri
 
 try:  # the kernels behind np.linalg.cholesky / inv, without their Python wrappers
     from numpy.linalg import _umath_linalg
@@ -80,6 +81,14 @@ def right_solve_transpose(L: np.ndarray, t: np.ndarray) -> np.ndarray:
     return x.T
 
 
+def right_solve(L: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``t L^{-1}`` for lower-triangular ``L`` (C-ordered) and a C-ordered ``t``."""
+    t = np.ascontiguousarray(t)
+    # In Fortran views: L' X' = t' with U = L' (upper), no transpose.
+    x = dtrsm(1.0, L.T, t.T, side=0, lower=0, trans_a=0, diag=0, overwrite_b=1)
+    return x.T
+
+
 def left_solve(L: np.ndarray, t: np.ndarray) -> np.ndarray:
     """``L^{-1} t`` for lower-triangular ``L`` (C-ordered) and a 1-d or 2-d ``t``."""
     if t.ndim == 1:
@@ -110,3 +119,50 @@ def subtract_gram_lower(t: np.ndarray, d: np.ndarray) -> None:
     out = dsyrk(-1.0, d.T, beta=1.0, c=t.T, trans=1, lower=0, overwrite_c=1)
     if not np.shares_memory(out, t):  # pragma: no cover - f2py made a copy
         t.T[...] = out
+
+
+def add_gram_transpose_lower(t: np.ndarray, w: np.ndarray) -> None:
+    """``t += w' w`` on the lower triangle of the C-ordered square ``t`` (BLAS syrk)."""
+    w = np.ascontiguousarray(w)
+    # w's Fortran view is w' (n x r); trans=0 gives w' w.
+    out = dsyrk(1.0, w.T, beta=1.0, c=t.T, trans=0, lower=0, overwrite_c=1)
+    if not np.shares_memory(out, t):  # pragma: no cover - f2py made a copy
+        t.T[...] = out
+
+
+def inverse_lower_inplace(a: np.ndarray) -> np.ndarray:
+    """Overwrite the lower Cholesky factor ``L`` in the C-ordered ``a`` with the lower
+    triangle of ``(L L')^{-1}`` (LAPACK potri); the strict upper triangle is left as
+    it was.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        When L is singular.
+    """
+    if not a.flags.c_contiguous:
+        raise ValueError("potri needs a C-contiguous factor to work in place")
+    out, info = dpotri(a.T, lower=0, overwrite_c=1)
+    if info != 0:
+        raise np.linalg.LinAlgError(f"potri failed ({info})")
+    if not np.shares_memory(out, a):  # pragma: no cover - f2py made a copy
+        a.T[...] = out
+    return a
+
+
+def mirror_lower(a: np.ndarray, block: int = 128) -> None:
+    """Copy the strict lower triangle of the square ``a`` into its upper one, in
+    blocks of rows (order 1142: 0.76 ms, against 1.8 ms for flat-index take and put;
+    order 136: 13 us, against 11 us)."""
+    n = a.shape[0]
+    for i in range(0, n, block):
+        j = min(i + block, n)
+        a[i:j, j:] = a[j:, i:j].T
+        face = a[i:j, i:j]
+        np.copyto(face, face.T.copy(), where=_strict_upper(j - i))
+
+
+@functools.cache
+def _strict_upper(k: int) -> np.ndarray:
+    """The mask of a k x k strict upper triangle."""
+    return np.triu(np.ones((k, k), dtype=bool), 1)

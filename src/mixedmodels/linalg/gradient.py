@@ -12,8 +12,10 @@ the objective move with a parameter ``theta_i`` of term j as
   ``res = y - X beta - Z Lambda u`` (the envelope theorem: u and beta minimise r^2).
 
 The first term's block of L is block diagonal (faces); the rest T (later terms and, for
-REML, X) is treated as one dense block, ``Omega_TT = (M^{-1})_TT``, from the dense
-factor of T by LAPACK (``potri``). No off-diagonal block of ``M^{-1}`` is formed:
+REML, X) is treated as one dense block, ``Omega_TT = (M^{-1})_TT``, from the factor of
+T by blocks: LAPACK's ``potri`` of T's leading block (the second term's, the largest)
+and triangular solves for the rest (:class:`_Omega`). No off-diagonal block of
+``M^{-1}`` is formed:
 
 * a later term j with an invertible template: ``M^{-1} Lambda~' A~ Lambda~ = I - M^{-1}
   diag(I_q, 0)``, so its blocks sum to ``(l_j I - S_j) lambda_j^{-1}``, where ``S_j``
@@ -33,10 +35,7 @@ This module knows the factor's storage (linalg/cholesky.py) but not the model.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
-from scipy.linalg import lapack
 
 from mixedmodels.linalg.blocks import (
     SparseBlock,
@@ -47,6 +46,14 @@ from mixedmodels.linalg.blocks import (
     transpose_times_vector,
 )
 from mixedmodels.linalg.cholesky import BlockedCholesky, CrossProducts
+from mixedmodels.linalg.dense import (
+    add_gram_transpose_lower,
+    inverse_lower_inplace,
+    left_solve,
+    left_solve_transpose,
+    mirror_lower,
+    right_solve,
+)
 from mixedmodels.linalg.products import level_faces, level_products, sum_by_level
 
 # Smallest diagonal (in absolute value) of a later term's template for the formula with
@@ -80,7 +87,7 @@ def gradient_cost(chol: BlockedCholesky, with_x: bool) -> tuple[int, float]:
 
 class _Trailing:
     """The dense block T (the later terms and, with ``with_x``, X) and its inverse
-    ``Omega_TT`` by LAPACK's ``potri``."""
+    ``Omega_TT`` (:class:`_Omega`)."""
 
     def __init__(self, chol: BlockedCholesky, with_x: bool) -> None:
         self.chol = chol
@@ -89,6 +96,9 @@ class _Trailing:
         self.starts = _term_starts(chol)
         self.mz = int(self.starts[-1])  # random-effect columns of T
         self.mt = self.mz + (self.p if with_x else 0)
+        # T's blocks in order: the later terms, then X
+        self.blocks = list(range(1, self.m)) + ([self.m] if with_x and self.p else [])
+        self._lead: np.ndarray | None = None  # potri's buffer, reused
 
     def rows(self, j: int) -> slice:
         """Term j's rows of T (``j == m``: the fixed effects')."""
@@ -96,52 +106,100 @@ class _Trailing:
             return slice(self.mz, self.mt)
         return slice(int(self.starts[j - 1]), int(self.starts[j]))
 
-    def factor(self) -> np.ndarray:
-        """Dense ``L_TT`` from the factor's blocks."""
-        chol = self.chol
-        ltt = np.zeros((self.mt, self.mt))
-        for j in range(1, self.m):
-            rj = self.rows(j)
-            d = chol.diag[j]
-            ltt[rj, rj] = blockdiag_to_dense(d) if chol.blockdiag[j] else d
-            for i in range(j + 1, self.m):
-                ltt[self.rows(i), rj] = _dense(chol.off[(i, j)])
-        if self.with_x:
-            xs = self.rows(self.m)
-            for j in range(1, self.m):
-                ltt[xs, self.rows(j)] = chol.x[j][: self.p]
-            ltt[xs, xs] = chol.xx[: self.p, : self.p]
-        return ltt
+    def _block(self, b: int, c: int) -> np.ndarray:
+        """L's block (b, c) of T, dense, for b at or after c in T's order."""
+        chol, m, p = self.chol, self.m, self.p
+        if b == c:
+            if b == m:
+                return chol.xx[:p, :p]
+            d = chol.diag[b]
+            return blockdiag_to_dense(d) if chol.blockdiag[b] else d
+        return chol.x[c][:p] if b == m else _dense(chol.off[(b, c)])
 
-    def inverse(self) -> np.ndarray:
-        """``Omega_TT``, symmetric and C-ordered."""
-        # potri on the Fortran view of the C-ordered lower factor (its upper triangle)
-        omega, info = lapack.dpotri(self.factor().T, lower=0, overwrite_c=1)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"potri failed ({info})")
-        # the inverse is in the view's upper triangle, the buffer's lower one: the
-        # transpose is the C-ordered buffer itself, no copy needed
-        out = omega.T if omega.T.flags.c_contiguous else np.ascontiguousarray(omega.T)
-        _mirror_lower(out)
+    def _dense_rows(self, rows: list[int], cols: list[int]) -> np.ndarray:
+        """L's blocks (rows x cols) of T as one dense array (zero above the diagonal)."""
+        size = [self.rows(b).stop - self.rows(b).start for b in rows]
+        width = [self.rows(c).stop - self.rows(c).start for c in cols]
+        out = np.zeros((sum(size), sum(width)))
+        r0 = 0
+        for b, nb in zip(rows, size, strict=True):
+            c0 = 0
+            for c, nc in zip(cols, width, strict=True):
+                if self.blocks.index(b) >= self.blocks.index(c):
+                    out[r0:r0 + nb, c0:c0 + nc] = self._block(b, c)
+                c0 += nc
+            r0 += nb
         return out
 
+    def inverse(self) -> _Omega:
+        """``Omega_TT`` from the 2 x 2 partition of ``L_TT`` into its leading block
+        (T's first block, the largest) and the rest: ``potri`` of the leading block
+        alone, and no dense copy of ``L_TT``."""
+        lead, rest = self.blocks[0], self.blocks[1:]
+        a = self._block(lead, lead)
+        if self._lead is None or self._lead.shape != a.shape:
+            self._lead = np.empty(a.shape)
+        np.copyto(self._lead, a)
+        a = self._lead
+        w = c = None
+        if rest:
+            # L_TT = [[A, 0], [B, C]]: W = C^{-1} B A^{-1}, before potri overwrites A
+            c = self._dense_rows(rest, rest)
+            w = left_solve(c, right_solve(a, self._dense_rows(rest, [lead])))
+        inverse_lower_inplace(a)
+        if w is None:
+            return _Omega(self, a, np.zeros((0, a.shape[0])), np.zeros((0, 0)))
+        # Omega_AA = (A A')^{-1} + W'W, Omega_RA = -C^{-T} W, Omega_RR = (C C')^{-1}
+        add_gram_transpose_lower(a, w)
+        rr = inverse_lower_inplace(c.copy())
+        mirror_lower(rr)
+        return _Omega(self, a, -left_solve_transpose(c, w), rr)
 
-def _mirror_lower(a: np.ndarray, block: int = 128) -> None:
-    """Copy the strict lower triangle of the square ``a`` into its upper one, in
-    blocks of rows (order 1142: 0.76 ms, against 1.8 ms for flat-index take and put;
-    order 136: 13 us, against 11 us)."""
-    n = a.shape[0]
-    for i in range(0, n, block):
-        j = min(i + block, n)
-        a[i:j, j:] = a[j:, i:j].T
-        face = a[i:j, i:j]
-        np.copyto(face, face.T.copy(), where=_strict_upper(j - i))
 
+class _Omega:
+    """``Omega_TT = (M^{-1})_TT`` by blocks of T: the leading block (only its lower
+    triangle valid until :meth:`block` mirrors it), the rest's rows against it, and
+    the rest."""
 
-@functools.cache
-def _strict_upper(k: int) -> np.ndarray:
-    """The mask of a k x k strict upper triangle."""
-    return np.triu(np.ones((k, k), dtype=bool), 1)
+    def __init__(self, tail: _Trailing, lead: np.ndarray, rest_lead: np.ndarray,
+                 rest: np.ndarray) -> None:
+        self.tail = tail
+        self.lead_block = tail.blocks[0]
+        self.n = lead.shape[0]
+        self._lead, self._rest_lead, self._rest = lead, rest_lead, rest
+        self._mirrored = False
+
+    def _rest_rows(self, b: int) -> slice:
+        r = self.tail.rows(b)
+        return slice(r.start - self.n, r.stop - self.n)
+
+    def block(self, b: int, c: int, lower: bool = False) -> np.ndarray:
+        """``Omega[b, c]`` for b at or after c in T's order, C-contiguous where it is
+        the leading block. ``lower``: only the lower triangle of a diagonal block is
+        read (the leading block is then not mirrored)."""
+        if b == c == self.lead_block:
+            if not (lower or self._mirrored):
+                mirror_lower(self._lead)
+                self._mirrored = True
+            return self._lead
+        if c == self.lead_block:
+            return self._rest_lead[self._rest_rows(b)]
+        return self._rest[self._rest_rows(b), self._rest_rows(c)]
+
+    def band(self, j: int) -> np.ndarray:
+        """Term j's rows of ``Omega_TT`` (all of T's columns)."""
+        if j == self.lead_block:
+            return np.hstack([self.block(j, j), self._rest_lead.T])
+        rows = self._rest_rows(j)
+        return np.hstack([self._rest_lead[rows], self._rest[rows]])
+
+    def face_sum(self, j: int) -> np.ndarray:
+        """``S_j``: the diagonal faces of ``Omega[j, j]`` summed over term j's levels
+        (from the lower triangle: a face's entries above its diagonal mirrored)."""
+        chol = self.tail.chol
+        l, k = chol.nlevels[j], chol.ncoef[j]
+        s = np.einsum("akal->kl", self.block(j, j, lower=True).reshape(l, k, l, k))
+        return np.tril(s) + np.tril(s, -1).T
 
 
 def residual_products(A: CrossProducts, lams: list[np.ndarray], u: list[np.ndarray],
@@ -213,8 +271,7 @@ class _TraceRoute:
         self.chol = chol
         self.m = chol.m
         self.l0, self.k0 = chol.nlevels[0], chol.ncoef[0]
-        self.blocks = list(range(1, self.m)) + ([self.m] if tail.with_x else [])
-        self._level_weights: dict[int, np.ndarray] = {}
+        self.blocks = tail.blocks
         self._a_blocks: dict[int, np.ndarray | SparseBlock] = {}
 
     def _a_t0(self, b: int) -> np.ndarray | SparseBlock:
@@ -258,16 +315,6 @@ class _TraceRoute:
             return a.data.size
         return a.shape[0] * a.shape[1]
 
-    def _lower_level_pairs(self, weights: np.ndarray, b: int) -> np.ndarray:
-        """Symmetric weights of a diagonal target as its plan reads them: strictly
-        lower level pairs doubled, the diagonal faces once, the upper ones zero."""
-        l, k = self.chol.nlevels[b], self.chol.ncoef[b]
-        factor = self._level_weights.get(b)
-        if factor is None:
-            factor = (2.0 * np.tri(l, l, -1) + np.eye(l)).reshape(l, 1, l, 1)
-            self._level_weights[b] = factor
-        return (weights.reshape(l, k, l, k) * factor).reshape(weights.shape)
-
     def _weights(self, sig: np.ndarray, b: int, c: int, lams: list[np.ndarray]) -> np.ndarray:
         """``Lambda_b Omega_bc Lambda_c'`` (X's rows unscaled)."""
         one = np.ones((1, 1))
@@ -277,7 +324,7 @@ class _TraceRoute:
         scale_dense(np.ascontiguousarray(sig), lam_b.T, lam_c.T, out=out)
         return out
 
-    def first_term(self, omega: np.ndarray, lams: list[np.ndarray]) -> np.ndarray:
+    def first_term(self, omega: _Omega | None, lams: list[np.ndarray]) -> np.ndarray:
         """``G_0 = sum_g (M^{-1})_gg lambda_0' A_gg + (M^{-1})_gT Lambda_T' A_Tg``.
 
         With ``H_g = A_Tg' Lambda_T Omega_TT Lambda_T' A_Tg`` and ``F_g = (L_g L_g')^{-1}``
@@ -287,13 +334,19 @@ class _TraceRoute:
         """
         chol, l0, k0, m = self.chol, self.l0, self.k0, self.m
         h = np.zeros((l0, k0, k0))
-        for b, c in self._pairs():
-            sig = omega[self.tail.rows(b), self.tail.rows(c)]
+        for b, c in self._pairs():  # none without T (then omega is None)
+            assert omega is not None
             both = 1.0 if b == c else 2.0  # the pair (c, b) of the symmetric sum
             plan = chol.plans.get((b, c)) if b < m else None
             if plan is not None and plan.sparse is not None:
-                w = self._lower_level_pairs(sig, b) if b == c else 2.0 * sig
-                h += plan.sparse.adjoint(np.ascontiguousarray(w), lams[b], lams[c])
+                if b == c:  # the plan's lower level pairs, from the lower triangle
+                    h += plan.sparse.adjoint_symmetric(omega.block(b, b, lower=True), lams[b])
+                else:
+                    w = 2.0 * omega.block(b, c)
+                    h += plan.sparse.adjoint(w, lams[b], lams[c])
+                if plan.dense is None:
+                    continue
+            sig = omega.block(b, c)
             if plan is None:
                 w = self._weights(both * sig, b, c, lams)
                 h += _contract(self._a_t0(b), w, self._a_t0(c), l0, k0)
@@ -342,7 +395,7 @@ class _TraceRoute:
             out += plan.dense.product_of(chol.A.off[(b, 0)], chol.A.off[(j, 0)], faces)
         return out
 
-    def later_term(self, omega: np.ndarray, lams: list[np.ndarray], j: int,
+    def later_term(self, omega: _Omega, lams: list[np.ndarray], j: int,
                    faces: np.ndarray) -> np.ndarray:
         """``G_j`` for a later term without inverting its template:
         ``sum_g (Omega_TT Lambda_T' (A~_TT - B))_gg`` over term j's levels, since
@@ -359,13 +412,13 @@ class _TraceRoute:
                         np.eye(k), out=scaled)
             parts.append(scaled)
         q = np.concatenate(parts)  # Lambda_T' (A~_TT - B)[:, term j]
-        sig = omega[self.tail.rows(j)]
+        sig = omega.band(j)
         return np.einsum("gat,tgb->ab", sig.reshape(l, k, -1), q.reshape(-1, l, k))
 
     def logdet(self, lams: list[np.ndarray], kinds: list[str]) -> list[np.ndarray]:
         """``G_j`` per term, by the kind of each later term (:func:`_later_kinds`)."""
         chol = self.chol
-        omega = self.tail.inverse() if self.tail.mt else np.zeros((0, 0))
+        omega = self.tail.inverse() if self.blocks else None
         out = [self.first_term(omega, lams)]
         faces = None
         for j in range(1, self.m):
@@ -377,8 +430,7 @@ class _TraceRoute:
                     faces = level_faces(chol.diag_inv[0], lams[0])
                 out.append(self.later_term(omega, lams, j, faces))
             else:
-                rj = self.tail.rows(j)
-                s_j = np.einsum("akal->kl", omega[rj, rj].reshape(l, k, l, k))
+                s_j = omega.face_sum(j)
                 out.append(np.linalg.solve(lams[j].T, (l * np.eye(k) - s_j).T).T)
         return out
 

@@ -199,6 +199,9 @@ class CrossPlan:
         self.k = (ki, kj, k0)
         self.by_level = k0 == 1
         l_i, l_j = a_i.nrow_levels, a_j.nrow_levels
+        self._target_width = l_j * kj
+        self._diagonal: sp.csr_matrix | None = None
+        self._lower: tuple[np.ndarray, np.ndarray] | None = None
         kk = ki * kj
         per_pair = kk * (1 if self.by_level else k0)  # nonzeros of M per entry pair
         gen = _PairGenerator(a_i, a_j, lower_only, columns, max(1, _CHUNK_NNZ // per_pair))
@@ -335,12 +338,57 @@ class CrossPlan:
                 s = sandwich(s.reshape(self.npairs, ki, kj), lam_i.T, lam_j.T).ravel()
             else:
                 s = s * (lam_i[0, 0] * lam_j[0, 0])
-        v = csr_transpose_times(self.matrix, s)
+        return self._faces_of(csr_transpose_times(self.matrix, s))
+
+    def adjoint_symmetric(self, weights: np.ndarray, lam: np.ndarray) -> np.ndarray:
+        """:meth:`adjoint` of a lower-only plan (i == j) for the symmetric S whose
+        lower triangle ``weights`` holds (C-contiguous; the rest is not read), each
+        level pair below the diagonal counted twice (for itself and its mirror)."""
+        ki = self.k[0]
+        flat = weights.reshape(-1)
+        if self.direct:
+            # rows of M are the target's entries: M' (2 S - diag S), the upper rows empty
+            v = csr_transpose_times(self.matrix, flat)
+            v *= 2.0
+            v -= csr_transpose_times(self._diagonal_rows(), np.diagonal(weights).copy())
+            v *= lam[0, 0] ** 2
+            return self._faces_of(v)
+        at, double = self._lower_targets()
+        s = flat[at] * double
+        if ki > 1:
+            s = sandwich(s.reshape(self.npairs, ki, ki), lam.T, lam.T).ravel()
+        else:
+            s *= lam[0, 0] ** 2
+        return self._faces_of(csr_transpose_times(self.matrix, s))
+
+    def _diagonal_rows(self) -> sp.csr_matrix:
+        """The rows of a direct plan's M on the target's diagonal (made once)."""
+        if self._diagonal is None:
+            n = self._target_width
+            self._diagonal = self.matrix[np.arange(n) * (n + 1)]
+        return self._diagonal
+
+    def _lower_targets(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per target entry of a lower-only plan: where its value sits in the lower
+        triangle (an entry above a diagonal face's diagonal reads its mirror) and its
+        count (2 below the diagonal level pairs, 1 on them). Made once."""
+        if self._lower is None:
+            n = self._target_width
+            row, col = np.divmod(self.targets, n)
+            at = np.where(row >= col, self.targets, col * n + row)
+            ki = self.k[0]
+            double = np.where(row // ki > col // ki, 2.0, 1.0)
+            self._lower = (at, double)
+        return self._lower
+
+    def _faces_of(self, v: np.ndarray) -> np.ndarray:
+        """The faces ``(l0, k0, k0)`` from ``M' s``."""
         if self.by_level:
             return v.reshape(-1, 1, 1)
+        ki, _, k0 = self.k
         # v holds d<S, .>/dW_e per entry e of a_i, with W_e = A_i,e C_c: the face's
         # part is A_i,e' v_e, summed over the entries of each column level
-        per_entry = np.matmul(self._w_values.transpose(0, 2, 1), v.reshape(-1, ki, k0))
+        per_entry = small_matmul(self._w_values.transpose(0, 2, 1), v.reshape(-1, ki, k0))
         return sum_by_level(per_entry, self._w_cols, self._l0)
 
 
