@@ -115,3 +115,19 @@ def test_small_kernels_match_matmul():
     low = np.tril(rng.normal(size=(50, 3, 3)))
     expected = np.einsum("rlt,lst->rls", a, low)
     np.testing.assert_allclose(times_lower_transpose(a, low), expected, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("lower_only", [True, False])
+@pytest.mark.parametrize("name", ["scalar crossed", "vector crossed", "crossed then nested"])
+def test_chunk_counts_without_generating(name, lower_only):
+    """The scalar plans size their chunks by counting entry pairs: the counts equal
+    the lengths of the chunks generated, with and without a column subset."""
+    chol, _ = random_factor(FACTOR_CASES[name], 6)
+    a_i = chol.A.off[(1, 0)]
+    a_j = a_i if lower_only else chol.A.off[(chol.m - 1, 0)]
+    rng = np.random.default_rng(1)
+    for columns in (None, rng.random(a_i.ncol_levels) < 0.6):
+        gen = products._PairGenerator(a_i, a_j, lower_only, columns, chunk=50)
+        assert len(gen) > 2
+        generated = [len(gen.chunk(i)[2]) for i in range(len(gen))]
+        assert list(gen.counts()) == generated

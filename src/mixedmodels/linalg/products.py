@@ -116,6 +116,21 @@ class _PairGenerator:
     def __len__(self) -> int:
         return len(self.bounds) - 1
 
+    def counts(self) -> np.ndarray:
+        """Each chunk's number of entry pairs, without generating them.
+
+        With ``lower_only`` the pairs of entry e1 are the entries of its column at or
+        above its row: its rank in the column plus one (entries sorted by column,
+        then row, one per level pair).
+        """
+        cols = self.a_i.cols[self.order]
+        if self.lower_only:
+            per_entry = self.order - self.ptr_j[cols] + 1
+        else:
+            per_entry = self.count_j[cols]
+        work = np.concatenate([[0], np.cumsum(per_entry)])
+        return np.diff(work[self.row_start[self.bounds]])
+
     def chunk(self, i: int) -> tuple[int, int, np.ndarray, np.ndarray]:
         """``(first row level, end row level, e1, e2)`` of chunk i (safe to call from
         several threads)."""
@@ -208,21 +223,29 @@ class CrossPlan:
         ab = np.arange(kk)
         a_idx, b_idx = ab // kj, ab % kj
 
-        # the level pairs met, in row-major order, and each chunk's number of entry
-        # pairs; the chunks are independent and share the cores (linalg/parallel.py)
-        met = np.zeros(l_i * l_j, dtype=bool)
-
-        def mark(i: int) -> int:
-            _, _, e1, e2 = gen.chunk(i)
-            # threads only ever store True here: concurrent stores cannot lose one
-            met[a_i.rows[e1].astype(np.int64) * l_j + a_j.rows[e2]] = True
-            return len(e1) * per_pair
-
-        sizes = map_parallel(mark, len(gen))
-        pairs = np.flatnonzero(met)
-        met = None  # the mask is not needed beyond here (it can be large)
         area = l_i * (l_i + 1) // 2 if lower_only else l_i * l_j
-        self.direct = ki == 1 and kj == 1 and len(pairs) >= _DIRECT_FILL * area
+        # scalar terms i and j: one pass that writes M by target entries (the direct
+        # layout), its rows compressed to the level pairs met afterwards where those
+        # are too few for it; otherwise a first pass marks the level pairs met, in
+        # row-major order, and counts each chunk's entry pairs. The chunks are
+        # independent and share the cores (linalg/parallel.py).
+        by_entry = ki == 1 and kj == 1
+        if by_entry:
+            sizes = gen.counts() * per_pair
+            pairs = np.empty(0, dtype=np.int64)
+        else:
+            met = np.zeros(l_i * l_j, dtype=bool)
+
+            def mark(i: int) -> int:
+                _, _, e1, e2 = gen.chunk(i)
+                # threads only ever store True here: concurrent stores cannot lose one
+                met[a_i.rows[e1].astype(np.int64) * l_j + a_j.rows[e2]] = True
+                return len(e1) * per_pair
+
+            sizes = map_parallel(mark, len(gen))
+            pairs = np.flatnonzero(met)
+            met = None  # the mask is not needed beyond here (it can be large)
+        self.direct = by_entry
         if self.direct:
             nrows = l_i * l_j
         else:
@@ -283,6 +306,15 @@ class CrossPlan:
         ends = map_parallel(fill, len(gen))
         indptr[0] = 0
         indptr[(ends[-1] if ends else 0):] = nnz
+        if by_entry:
+            # the level pairs met: the target entries with a nonempty row
+            pairs = np.flatnonzero(np.diff(indptr))
+            if len(pairs) < _DIRECT_FILL * area:
+                self.direct = False
+                indptr = np.concatenate([indptr[pairs], [nnz]]).astype(index)
+                nrows = len(pairs)
+                self.targets = pairs
+                self.npairs = len(pairs)
         self.matrix = sp.csr_matrix((data, indices, indptr), shape=(nrows, ncols))
 
     @property
