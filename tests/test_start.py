@@ -231,3 +231,16 @@ def test_moment_covariances_need_a_positive_residual_variance():
     data["y"] = (data["a"].str[1:].astype(float) + 2 * data["b"].str[1:].astype(float))
     model = _model("y ~ 1 + (1 | a) + (1 | b)", data)
     assert relative_covariances(model.A, model.n) is None
+
+
+def test_moment_covariances_without_fixed_effects():
+    # y ~ 0 + ...: no columns in X (found by the slow fuzz test: a reshape of the
+    # empty X'Z failed); the estimate is finite, and the fit from it ends where
+    # scaling theta either way raises the objective
+    data = _crossed(na=60, nb=40)
+    model = _model("y ~ 0 + (1 | a) + (1 | b)", data)
+    covariances = relative_covariances(model.A, model.n)
+    assert covariances is not None and all(np.all(np.isfinite(c)) for c in covariances)
+    fit = model.fit()
+    grid = [model.objective(fit.theta * s) for s in (0.99, 1.01)]
+    assert min(grid) > fit.objective

@@ -188,7 +188,8 @@ def relative_covariances(A: CrossProducts, n: int) -> list[np.ndarray] | None:
             return None
         finv = [small_inverse(f) for f in chol]
         # per term, per level: a_l = X'Z_kl (p, k) and v_l = F_l^-1 a_l' (X'X)^-1 (k, p)
-        a = [A.xz[k][:p].reshape(p, -1, sizes[k]).transpose(1, 0, 2) for k in range(nterm)]
+        a = [A.xz[k][:p].reshape(p, A.diag[k].shape[0], sizes[k]).transpose(1, 0, 2)
+             for k in range(nterm)]
         v = [np.matmul(finv[k], np.matmul(xx_inv, a[k]).transpose(0, 2, 1))
              for k in range(nterm)]
         # sum_l v_l (x) v_l and sum_j a_j (x) a_j: the rank-p parts of every pair
