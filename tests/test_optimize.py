@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
+from mixedmodels import optimize
 from mixedmodels.model import LinearMixedModel
 from mixedmodels.optimize import check_optimum, minimize
 
@@ -80,17 +81,21 @@ def _with_gradient(center, scale):
     return (lambda x: fg(x)[0]), fg
 
 
-def test_gradient_optimizer_on_a_bounded_quadratic():
-    # four parameters, one minimum beyond its bound: L-BFGS-B, then the check with
-    # the analytic gradient and a Hessian from its differences
+@pytest.mark.parametrize("most, optimizer", [(10, "secant Newton"), (0, "L-BFGS-B")])
+def test_gradient_optimizer_on_a_bounded_quadratic(monkeypatch, most, optimizer):
+    # four parameters, one minimum beyond its bound: Newton on the updated difference
+    # Hessian (or L-BFGS-B for more parameters), then the check with the analytic
+    # gradient and a Hessian from its differences
+    monkeypatch.setattr(optimize, "SECANT_MAX_PARAMS", most)
     f, fg = _with_gradient([0.5, -2.0, -1.0, 3.0], [1.0, 10.0, 5.0, 1000.0])
     lower = np.array([0.0, -np.inf, 0.0, 0.0])
     opt = minimize(f, np.ones(4), lower, gradient=fg)
-    assert opt.optimizer == "L-BFGS-B"
+    assert opt.optimizer == optimizer
     assert opt.ngrad > 0
     np.testing.assert_allclose(opt.final, [0.5, -2.0, 0.0, 3.0], atol=1e-8)
     assert opt.check.ok and not opt.check.interior[2]
-    np.testing.assert_allclose(opt.check.hessian, np.diag([2.0, 20.0, 2000.0]), rtol=1e-6)
+    np.testing.assert_allclose(opt.check.hessian, np.diag([2.0, 20.0, 2000.0]), rtol=1e-6,
+                               atol=1e-8)
 
 
 def test_few_parameters_keep_bobyqa_but_check_with_the_gradient():
