@@ -163,6 +163,27 @@ def test_evaluate_agrees_with_the_profiled_objective(sleepstudy):
     np.testing.assert_allclose(fit.sigma**2 * ev.vcov_unscaled, fit.vcov.values, rtol=1e-12)
 
 
+@pytest.mark.parametrize("reml", [True, False])
+def test_the_factor_after_a_gradient_is_the_factor_at_its_theta(reml):
+    # the fit reads its estimates off the factor the optimiser's last evaluation left
+    # (a gradient, usually); the gradient must not have overwritten any of it
+    rng = np.random.default_rng(4)
+    n = 400
+    frame = pd.DataFrame({"g": rng.integers(0, 25, n).astype(str),
+                          "h": rng.integers(0, 15, n).astype(str),
+                          "u": rng.normal(size=n), "y": rng.normal(size=n)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = LinearMixedModel.from_formula("y ~ u + (1 + u | g) + (1 | h)", frame, reml=reml)
+    theta = np.array([0.8, 0.1, 0.5, 0.6])
+    model.objective_gradient(theta)
+    cached = model.evaluate(theta)
+    model.objective(theta * 1.1)  # elsewhere, then back: a fresh factor
+    fresh = model.evaluate(theta)
+    for name in ("pwrss", "ldL2", "ldRX2", "beta", "vcov_unscaled"):
+        np.testing.assert_array_equal(getattr(cached, name), getattr(fresh, name))
+
+
 @pytest.mark.parametrize("most, optimizer", [(10, "secant Newton"), (0, "L-BFGS-B")])
 def test_gradient_optimizer_reaches_bobyqas_optimum(monkeypatch, most, optimizer):
     import mixedmodels.optimize as optimize
