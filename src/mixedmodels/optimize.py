@@ -57,12 +57,18 @@ MAX_HESSIAN_PARAMS = 15
 MAX_HESSIAN_PARAMS_GRADIENT = 60
 # With an analytic gradient, L-BFGS-B replaces BOBYQA from this many parameters on.
 GRADIENT_MIN_PARAMS = 4
-# With an analytic gradient and GRADIENT_MIN_PARAMS (or, with quasi_newton, fewer) up
-# to this many parameters, Newton iterations on a BFGS-updated finite-difference
-# Hessian (_secant_newton) replace L-BFGS-B: the Hessian costs one gradient per
-# parameter.
+# From a close start (close_start) with an analytic gradient and up to this many
+# parameters, Newton iterations on a BFGS-updated finite-difference Hessian
+# (_secant_newton) replace L-BFGS-B and BOBYQA: the Hessian costs one gradient per
+# parameter. From lme4's start L-BFGS-B stays (on random designs the first full
+# Newton steps sent parameters to their bounds).
 SECANT_MAX_PARAMS = 10
+# The Newton iterations stop once the decrement is below this (or the rounding noise)
+# and the step below POLISH_SMALL_STEP.
 SECANT_DECREMENT_TOL = 1e-6
+# The Hessian is computed afresh where a step shrinks the Newton decrement by less
+# than this factor (superlinear convergence shrinks it by far more: InstEval 3.2 ->
+# 4e-3 -> 8e-6; from a start too far for the Hessian, 8.8 -> 0.98 -> 0.19).
 SECANT_REFRESH = 0.1
 # L-BFGS-B stops once an iteration lowers the objective by at most this, relative; the
 # check's Hessian and the polish's Newton steps then finish (on d3 L-BFGS-B creeps at
@@ -411,7 +417,8 @@ def _projected_step(x: np.ndarray, g: np.ndarray, h: np.ndarray,
 
 
 def _secant_newton(rec: _Recorder, x0: np.ndarray, lower: np.ndarray, maxeval: int,
-                   last: list[_Point]) -> tuple[str, bool]:
+                   last: list[_Point],
+                   canonical: Canonical | None = None) -> tuple[str, bool]:
     """Projected Newton iterations on a finite-difference Hessian, updated by BFGS:
     for models with an analytic gradient and few parameters.
 
@@ -437,6 +444,7 @@ def _secant_newton(rec: _Recorder, x0: np.ndarray, lower: np.ndarray, maxeval: i
     f, g = rec.value_and_gradient(x)
     decrement = np.inf
     h = None  # None: to be computed afresh at x
+    tried: set[int] = set()  # parameters moved off their bound once already
     fresh = positive = False
     while rec.ngrad < maxeval:
         if not math.isfinite(f):
@@ -459,12 +467,28 @@ def _secant_newton(rec: _Recorder, x0: np.ndarray, lower: np.ndarray, maxeval: i
         if fresh:
             positive = bool(raw.min(initial=1.0) > 0)
         last[:] = [_Point(x, f, g, h)]
-        if small and float(np.max(np.abs(d), initial=0.0)) <= POLISH_SMALL_STEP:
+        done = small and float(np.max(np.abs(d), initial=0.0)) <= POLISH_SMALL_STEP
+        if fresh or done:
+            escape = _off_the_bound(rec, x, f, g, h, lower, tried)
+            if escape is not None:
+                (x, f, g), h, decrement = escape, None, np.inf
+                continue
+        if done:
             return "NEWTON_DECREMENT_TOL_REACHED", positive
         step = 1.0
+        mirrored = None
+        if canonical is not None and not small and bool((x + d < lower).any()):
+            mirrored = canonical(x + d)
+            fm = rec(mirrored)
         while True:
             y = np.maximum(x + step * d, lower)
             fy, gy = rec.value_and_gradient(y)
+            if mirrored is not None and fm < fy and fm <= f + 1e-4 * float(g @ d):
+                # the objective there is f(x + d)
+                y = mirrored
+                fy, gy = rec.value_and_gradient(y)
+                break
+            mirrored = None
             if fy <= f + 1e-4 * float(g @ (y - x)):
                 break
             if small:
@@ -486,6 +510,33 @@ def _secant_newton(rec: _Recorder, x0: np.ndarray, lower: np.ndarray, maxeval: i
         fresh = False
         x, f, g = y, fy, gy
     return "NEWTON_FAILED: iterations", positive
+
+
+def _off_the_bound(rec: _Recorder, x: np.ndarray, f: float, g: np.ndarray, h: np.ndarray,
+                   lower: np.ndarray,
+                   tried: set[int]) -> tuple[np.ndarray, float, np.ndarray] | None:
+    """A point off the bound below x by more than ``DECREASE_TOL``, with its objective
+    and gradient, or None.
+
+    A step that overshoots a scalar term's bound lands on 0, where the objective's
+    slope is 0 (it depends on theta^2) whatever the optimum; where the curvature
+    there is negative, the Newton steps (on absolute eigenvalues) barely move it.
+    Such a parameter within ``BOUNDARY_TOL`` of its bound is moved 10 and 1 times
+    ``BOUNDARY_PROBE`` off it, the first point that lowers the objective kept; once
+    per parameter (``tried``), so that a narrow dip costs at most two gradients.
+    """
+    near = x - lower <= BOUNDARY_TOL
+    for i in np.flatnonzero(near & (np.diag(h) < 0) & (g <= 0)):
+        if int(i) in tried:
+            continue
+        tried.add(int(i))
+        for distance in (10.0 * BOUNDARY_PROBE, BOUNDARY_PROBE):
+            y = x.copy()
+            y[i] = lower[i] + distance
+            fy, gy = rec.value_and_gradient(y)
+            if fy < f - DECREASE_TOL:
+                return y, fy, gy
+    return None
 
 
 def _bfgs_update(h: np.ndarray, s: np.ndarray, dg: np.ndarray) -> np.ndarray:
@@ -520,8 +571,11 @@ def minimize(
 ) -> OptSummary:
     """Minimise ``fun`` over theta, then check the optimum.
 
-    BOBYQA without a gradient or for few parameters; with an analytic gradient and
-    at least ``GRADIENT_MIN_PARAMS`` parameters, L-BFGS-B (far fewer evaluations).
+    With an exact Hessian, Newton iterations; with an analytic gradient, from a close
+    start and with at most ``SECANT_MAX_PARAMS`` parameters, Newton iterations on a
+    finite-difference Hessian updated by BFGS; with an analytic gradient and at least
+    ``GRADIENT_MIN_PARAMS`` parameters otherwise, L-BFGS-B (far fewer evaluations than
+    BOBYQA); BOBYQA otherwise.
     The check then uses the gradient too. When the check finds that the objective
     could still be lowered, BOBYQA is restarted from the optimum with a small
     initial step (up to ``MAX_RESTARTS`` times, while each restart lowers the
@@ -560,7 +614,8 @@ def minimize(
         With ``gradient``, use L-BFGS-B below ``GRADIENT_MIN_PARAMS`` parameters too.
     close_start : bool
         x0 is an estimate close to the optimum: BOBYQA's initial trust region and
-        L-BFGS-B's first step are ``CLOSE_START_STEP`` of the usual ones.
+        L-BFGS-B's first step are ``CLOSE_START_STEP`` of the usual ones, and with a
+        gradient the finite-difference Newton iterations are used.
     """
     x0 = np.asarray(x0, dtype=float)
     lower = np.asarray(lower, dtype=float)
@@ -597,10 +652,9 @@ def minimize(
                            xtol_abs, maxeval)
             optimizer += " + LN_BOBYQA"
             last = []
-    elif (gradient is not None and (quasi_newton or len(x0) >= GRADIENT_MIN_PARAMS)
-          and len(x0) <= SECANT_MAX_PARAMS):
+    elif gradient is not None and close_start and len(x0) <= SECANT_MAX_PARAMS:
         optimizer = "secant Newton"
-        code, positive = _secant_newton(rec, x0, lower, maxeval, last)
+        code, positive = _secant_newton(rec, x0, lower, maxeval, last, canonical)
         approximate = True
         if code.startswith("NEWTON_FAILED"):
             code = _lbfgsb(rec, rec.best_x, lower, maxeval, fraction)
