@@ -66,12 +66,20 @@ def worker(name: str, csv: str | None) -> dict:
             t0 = time.perf_counter()
             fit = mm.lmer(bench.formula, data, reml=bench.reml)
             times.append(time.perf_counter() - t0)
-    evals = []
+    # alternately at the optimum and next to it: the model does not factor again at
+    # the theta its factor holds
+    thetas = [fit.theta, fit.theta * (1.0 + 1e-6)]
+    evals, grads = [], []
     with fit.model.blas_threads():  # as during the fit
-        for _ in range(5):
+        for k in range(6):
             t0 = time.perf_counter()
-            fit.model.objective(fit.theta)
+            fit.model.objective(thetas[k % 2])
             evals.append(time.perf_counter() - t0)
+        if fit.optsummary.ngrad:
+            for k in range(6):
+                t0 = time.perf_counter()
+                fit.model.objective_gradient(thetas[k % 2])
+                grads.append(time.perf_counter() - t0)
     return {
         "name": name,
         "nobs": fit.nobs,
@@ -79,6 +87,8 @@ def worker(name: str, csv: str | None) -> dict:
         "seconds": statistics.median(times),
         "feval": fit.optsummary.feval,
         "ms_per_eval": 1000 * float(np.median(evals)),
+        "ngrad": fit.optsummary.ngrad,
+        "ms_per_gradient": 1000 * float(np.median(grads)) if grads else None,
         "objective": fit.objective,
         "converged": fit.converged,
         "peak_rss_mb": _peak_rss_mb(),
@@ -172,6 +182,10 @@ def _fmt_time(s: float) -> str:
     return f"{s * 1000:.1f} ms" if s < 1 else f"{s:.2f} s"
 
 
+def _fmt_ms(ms: float | None) -> str:
+    return "-" if ms is None else f"{ms:.2f}"
+
+
 def markdown(results: list[dict], info: dict) -> str:
     lines = [
         "# Benchmarks",
@@ -181,9 +195,9 @@ def markdown(results: list[dict], info: dict) -> str:
         f"{info['mixedmodels']}; lme4 {results[0].get('lme4', {}).get('version', '-')} in "
         "the same run. Regenerate with `python benchmarks/run.py --markdown BENCHMARKS.md`.",
         "",
-        "| model | n | theta | time | evals | ms/eval | peak RSS | lme4 | x lme4 | "
-        "objective - lme4's | MixedModels.jl (published) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | n | theta | time | evals | of them gradients | ms/eval | ms/gradient | "
+        "peak RSS | lme4 | x lme4 | objective - lme4's | MixedModels.jl (published) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lme4 = r.get("lme4", {})
@@ -192,7 +206,8 @@ def markdown(results: list[dict], info: dict) -> str:
         diff = f"{r['objective'] - lme4['objective']:.2e}" if "objective" in lme4 else "-"
         lines.append(
             f"| {r['name']} | {r['nobs']:,} | {r['ntheta']} | {_fmt_time(r['seconds'])} | "
-            f"{r['feval']} | {r['ms_per_eval']:.2f} | {r['peak_rss_mb']:.0f} MB | {lt} | "
+            f"{r['feval']} | {r['ngrad']} | {r['ms_per_eval']:.2f} | "
+            f"{_fmt_ms(r['ms_per_gradient'])} | {r['peak_rss_mb']:.0f} MB | {lt} | "
             f"{ratio} | {diff} | {r['reference'] or '-'} |"
         )
     sm = [r for r in results if "statsmodels" in r]
@@ -237,8 +252,10 @@ def main() -> None:
         r = run_one(name, use_lme4, args.statsmodels)
         results.append(r)
         extra = f"  lme4 x{r['ratio_lme4']:.1f}" if "ratio_lme4" in r else ""
-        print(f"{name:16s} {_fmt_time(r['seconds']):>10s}  {r['feval']:4d} evals  "
-              f"{r['ms_per_eval']:8.2f} ms/eval  {r['peak_rss_mb']:7.0f} MB{extra}", flush=True)
+        print(f"{name:16s} {_fmt_time(r['seconds']):>10s}  {r['feval']:4d} evals "
+              f"({r['ngrad']} gradients)  {r['ms_per_eval']:8.2f} ms/eval  "
+              f"{_fmt_ms(r['ms_per_gradient']):>8s} ms/gradient  "
+              f"{r['peak_rss_mb']:7.0f} MB{extra}", flush=True)
         # written after every model, so a long run that is stopped keeps what it measured
         info = machine()
         if args.json:
