@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -69,17 +70,18 @@ def worker(name: str, csv: str | None) -> dict:
     # alternately at the optimum and next to it: the model does not factor again at
     # the theta its factor holds
     thetas = [fit.theta, fit.theta * (1.0 + 1e-6)]
-    evals, grads = [], []
-    with fit.model.blas_threads():  # as during the fit
+
+    def timed(call: Callable[[np.ndarray], object]) -> list[float]:
+        out = []
         for k in range(6):
             t0 = time.perf_counter()
-            fit.model.objective(thetas[k % 2])
-            evals.append(time.perf_counter() - t0)
-        if fit.optsummary.ngrad:
-            for k in range(6):
-                t0 = time.perf_counter()
-                fit.model.objective_gradient(thetas[k % 2])
-                grads.append(time.perf_counter() - t0)
+            call(thetas[k % 2])
+            out.append(time.perf_counter() - t0)
+        return out
+
+    with fit.model.blas_threads():  # as during the fit
+        evals = timed(fit.model.objective)
+        grads = timed(fit.model.objective_gradient) if fit.optsummary.ngrad else []
     return {
         "name": name,
         "nobs": fit.nobs,

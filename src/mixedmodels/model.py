@@ -211,7 +211,8 @@ class LinearMixedModel:
         the layout of theta."""
         self.A = A
         self._chol = BlockedCholesky(A)
-        self._factor_theta: bytes | None = None  # the theta the factor holds
+        # the theta the factor holds (its bytes) and that theta's templates
+        self._factor_at: tuple[bytes, list[np.ndarray]] | None = None
         self._layout = [template_indices(t.z.shape[1]) for t in self.reterms]
         sizes = [len(r) for r, _ in self._layout]
         self.theta_slices = np.cumsum([0, *sizes])
@@ -477,12 +478,13 @@ class LinearMixedModel:
 
         Returns ``inf`` where L cannot be formed.
         """
-        if not self._update_factor(np.asarray(theta, dtype=float)):
+        if self._update_factor(np.asarray(theta, dtype=float)) is None:
             return math.inf
         return self._objective_from_factor(self.reml if reml is None else reml)
 
-    def _update_factor(self, theta: np.ndarray) -> bool:
-        """Factor at ``theta``; False where L cannot be formed.
+    def _update_factor(self, theta: np.ndarray) -> list[np.ndarray] | None:
+        """Factor at ``theta``; returns its templates (:meth:`lambdas`), None where L
+        cannot be formed.
 
         Nothing to do where the factor holds ``theta`` already: the fit reads its
         estimates off the factor at the optimum, which is usually the optimiser's last
@@ -490,13 +492,14 @@ class LinearMixedModel:
         factor and writes only its own buffers.
         """
         key = theta.tobytes()
-        if key == self._factor_theta:
-            return True
-        self._factor_theta = None
-        if not self._chol.update(self.lambdas(theta)):
-            return False
-        self._factor_theta = key
-        return True
+        if self._factor_at is not None and self._factor_at[0] == key:
+            return self._factor_at[1]
+        self._factor_at = None
+        lams = self.lambdas(theta)
+        if not self._chol.update(lams):
+            return None
+        self._factor_at = (key, lams)
+        return lams
 
     def objective_gradient(
         self, theta: np.ndarray, reml: bool | None = None
@@ -509,9 +512,9 @@ class LinearMixedModel:
         """
         reml = self.reml if reml is None else reml
         theta = np.asarray(theta, dtype=float)
-        if not self._update_factor(theta):
+        lams = self._update_factor(theta)
+        if lams is None:
             return math.inf, np.full(self.ntheta, np.nan)
-        lams = self.lambdas(theta)
         f = self._objective_from_factor(reml)
         if not math.isfinite(f):
             return f, np.full(self.ntheta, np.nan)
@@ -549,7 +552,7 @@ class LinearMixedModel:
         and vcov(beta) / sigma^2. For inference code that needs them as functions of
         theta (derivatives for Satterthwaite, profiles)."""
         theta = np.asarray(theta, dtype=float)
-        if not self._update_factor(theta):
+        if self._update_factor(theta) is None:
             raise MixedModelsError(f"the model cannot be evaluated at theta = {theta}")
         chol = self._chol
         return Evaluation(
