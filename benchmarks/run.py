@@ -188,6 +188,13 @@ def _fmt_ms(ms: float | None) -> str:
     return "-" if ms is None else f"{ms:.2f}"
 
 
+def _fmt_speed(speed: dict | None) -> str:
+    if not speed:
+        return "-"
+    return (f"BLAS {speed['blas_gflops_1']:.1f} / {speed['blas_gflops_all']:.1f} GFlop/s "
+            f"(1 / all threads), Python loop {speed['python_us']:.0f} us")
+
+
 def markdown(results: list[dict], info: dict) -> str:
     lines = [
         "# Benchmarks",
@@ -196,6 +203,10 @@ def markdown(results: list[dict], info: dict) -> str:
         f"{info['python']}, numpy {info['numpy']}, scipy {info['scipy']}, mixedmodels "
         f"{info['mixedmodels']}; lme4 {results[0].get('lme4', {}).get('version', '-')} in "
         "the same run. Regenerate with `python benchmarks/run.py --markdown BENCHMARKS.md`.",
+        "",
+        f"Machine speed (benchmarks/calibrate.py) before the first model: "
+        f"{_fmt_speed(info.get('speed_before'))}; after the last: "
+        f"{_fmt_speed(info.get('speed_after'))}.",
         "",
         "| model | n | theta | time | evals | of them gradients | ms/eval | ms/gradient | "
         "peak RSS | lme4 | x lme4 | objective - lme4's | MixedModels.jl (published) |",
@@ -249,7 +260,19 @@ def main() -> None:
         return
     names = args.names or [b.name for b in BENCHMARKS]
     use_lme4 = not args.no_lme4 and shutil.which("Rscript") is not None
+    from calibrate import machine_speed
+
+    before = machine_speed()
+    print(f"machine speed before: {_fmt_speed(before)}", flush=True)
     results = []
+
+    def write(info: dict) -> None:
+        if args.json:
+            Path(args.json).write_text(json.dumps({"machine": info, "results": results},
+                                                  indent=2))
+        if args.markdown:
+            Path(args.markdown).write_text(markdown(results, info))
+
     for name in names:
         r = run_one(name, use_lme4, args.statsmodels)
         results.append(r)
@@ -259,12 +282,10 @@ def main() -> None:
               f"{_fmt_ms(r['ms_per_gradient']):>8s} ms/gradient  "
               f"{r['peak_rss_mb']:7.0f} MB{extra}", flush=True)
         # written after every model, so a long run that is stopped keeps what it measured
-        info = machine()
-        if args.json:
-            Path(args.json).write_text(json.dumps({"machine": info, "results": results},
-                                                  indent=2))
-        if args.markdown:
-            Path(args.markdown).write_text(markdown(results, info))
+        write({**machine(), "speed_before": before})
+    after = machine_speed()
+    print(f"machine speed after: {_fmt_speed(after)}", flush=True)
+    write({**machine(), "speed_before": before, "speed_after": after})
 
 
 if __name__ == "__main__":
