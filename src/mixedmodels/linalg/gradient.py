@@ -202,11 +202,12 @@ class _Omega:
         return np.tril(s) + np.tril(s, -1).T
 
 
-def residual_products(A: CrossProducts, lams: list[np.ndarray], u: list[np.ndarray],
+def residual_products(chol: BlockedCholesky, lams: list[np.ndarray], u: list[np.ndarray],
                       beta: np.ndarray) -> list[np.ndarray]:
     """Per term, ``sum_g (Z' res)_(g, r) u_(g, c)`` as a k x k array [r, c], with
-    ``Z' res = Z' y - Z' X beta - Z' Z Lambda u`` from A's blocks (no inverse of a
-    template: valid for every theta)."""
+    ``Z' res = Z' y - Z' X beta - Z' Z Lambda u`` from A's blocks (the factor's dense
+    copies where it has them; no inverse of a template: valid for every theta)."""
+    A = chol.A
     m, p = len(A.diag), A.xx.shape[0] - 1
     v = [(u[j].reshape(-1, lams[j].shape[0]) @ lams[j].T) for j in range(m)]
     out = []
@@ -215,9 +216,9 @@ def residual_products(A: CrossProducts, lams: list[np.ndarray], u: list[np.ndarr
         zres -= np.matmul(A.diag[j], v[j][:, :, None]).ravel()
         for i in range(m):
             if i > j:
-                zres -= transpose_times_vector(A.off[(i, j)], v[i].ravel())
+                zres -= transpose_times_vector(chol.dense_a(i, j), v[i].ravel())
             elif i < j:
-                zres -= times(A.off[(j, i)], v[i].ravel())
+                zres -= times(chol.dense_a(j, i), v[i].ravel())
         k = lams[j].shape[0]
         out.append(zres.reshape(-1, k).T @ u[j].reshape(-1, k))
     return out
@@ -272,18 +273,11 @@ class _TraceRoute:
         self.m = chol.m
         self.l0, self.k0 = chol.nlevels[0], chol.ncoef[0]
         self.blocks = tail.blocks
-        self._a_blocks: dict[int, np.ndarray | SparseBlock] = {}
 
     def _a_t0(self, b: int) -> np.ndarray | SparseBlock:
-        """Block b of ``A~_T0``, dense where L stores it dense (BLAS products beat
-        sparse ones there; a copy of A's block, made once)."""
-        block = self._a_blocks.get(b)
-        if block is None:
-            block = _a_t0(self.chol.A, b)
-            if isinstance(block, SparseBlock) and not self.chol.sparse_off[(b, 0)]:
-                block = block.toarray()
-            self._a_blocks[b] = block
-        return block
+        """Block b of ``A~_T0``, dense where L stores it dense (the factor's copy:
+        BLAS products beat sparse ones there)."""
+        return _a_t0(self.chol.A, b) if b == self.m else self.chol.dense_a(b, 0)
 
     def _pairs(self) -> list[tuple[int, int]]:
         return [(b, c) for i, b in enumerate(self.blocks) for c in self.blocks[: i + 1]]
@@ -477,4 +471,4 @@ class ObjectiveGradient:
     def residual_products(self, lams: list[np.ndarray], u: list[np.ndarray],
                           beta: np.ndarray) -> list[np.ndarray]:
         """Per term, ``sum_g (Z' res)_(g, r) u_(g, c)`` as a k x k array [r, c]."""
-        return residual_products(self.chol.A, lams, u, beta)
+        return residual_products(self.chol, lams, u, beta)
