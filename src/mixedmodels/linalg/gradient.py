@@ -357,13 +357,14 @@ class _TraceRoute:
         return np.add.reduce(faces - np.matmul(f_lam, h), axis=0)
 
     def _a_tt(self, b: int, j: int) -> np.ndarray:
-        """``A~[b, j]`` dense, for b a later term or X (``b == m``) and j a later term."""
-        A = self.chol.A
+        """``A~[b, j]`` dense, for b a later term or X (``b == m``) and j a later term
+        (the factor's dense copy where it has one)."""
+        chol = self.chol
         if b == j:
-            return blockdiag_to_dense(A.diag[j])
+            return blockdiag_to_dense(chol.A.diag[j])
         if b == self.m:
-            return A.xz[j][: self.chol.p]
-        return _dense(A.off[(b, j)]) if b > j else _dense(A.off[(j, b)]).T
+            return chol.A.xz[j][: chol.p]
+        return _dense(chol.dense_a(b, j)) if b > j else _dense(chol.dense_a(j, b)).T
 
     def _fill(self, b: int, j: int, faces: np.ndarray) -> np.ndarray:
         """``B[b, j] = sum_c A~[b,0][:, c] C_c A~[j,0][:, c]'`` (the fill of T before
