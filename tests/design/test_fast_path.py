@@ -333,3 +333,58 @@ def test_a_random_term_with_the_fixed_parts_left_side_gets_a_copy_of_x(formula):
     np.testing.assert_array_equal(z, design.X)
     assert not np.shares_memory(z, design.X)
     assert design.reterms[0].cnames == tuple(design.xnames)
+
+
+@pytest.mark.parametrize("formula", MIXED)
+def test_designs_identical_from_columns_as_series(monkeypatch, mixed_frame, formula):
+    # build_design reads numeric and categorical columns as the frame's arrays
+    # (_frame.column_values); the design is the one the Series give
+    from mixedmodels.design import _build
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        frame = mixed_frame.copy()
+        frame.loc[[2, 7], "x"] = np.nan  # rows dropped for a missing value
+        frame.loc[5, "size"] = np.nan
+        arrays = build_design(formula, frame)
+        with monkeypatch.context() as m:
+            m.setattr(_build, "column_values", lambda data, name: data[name])
+            series = build_design(formula, frame)
+    _compare(arrays, series, frame)
+
+
+def test_column_values_kinds():
+    from mixedmodels.design._frame import column_values
+
+    frame = pd.DataFrame({
+        "f": [1.0, 2.0], "i": np.array([1, 2], dtype=np.int32), "u": np.array([1, 2], np.uint8),
+        "c": pd.Categorical(["a", "b"]), "b": [True, False], "s": ["a", "b"],
+        "n": pd.array([1, None], dtype="Int64"),
+    })
+    for name in "fiu":
+        values = column_values(frame, name)
+        assert isinstance(values, np.ndarray) and values.dtype == frame[name].dtype
+        assert np.array_equal(values, frame[name].to_numpy())
+    assert isinstance(column_values(frame, "c"), pd.Categorical)
+    for name in "bsn":  # booleans, strings and nullable integers stay Series
+        assert isinstance(column_values(frame, name), pd.Series)
+    duplicated = pd.DataFrame([[1.0, 2.0]], columns=["a", "a"])
+    assert isinstance(column_values(duplicated, "a"), pd.DataFrame)  # what frame[name] is
+
+
+@pytest.mark.parametrize(
+    "values",
+    [np.array([1.0, np.nan]), np.array([1, 2]), pd.Categorical(["a", None])],
+)
+def test_isna_of_column_arrays(values):
+    from mixedmodels.design._frame import isna
+
+    assert np.array_equal(isna(values), pd.isna(values))
+
+
+def test_variables_are_remembered_and_returned_as_new_lists():
+    parsed = mm.formula.parse_formula("y ~ x + (x | g)")
+    first = parsed.variables()
+    first.append("extra")
+    assert parsed.variables() == ["y", "x", "g"]
+    assert parsed.variables() is not parsed.variables()

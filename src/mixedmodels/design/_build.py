@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keyword
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,7 @@ from mixedmodels.design._coding import CodedSpec, code_terms, replay
 from mixedmodels.design._frame import (
     as_pandas,
     check_columns,
+    column_values,
     is_factor_like,
     isna,
     missing_mask,
@@ -141,8 +143,9 @@ def build_design(
     check_columns(frame, variables, parsed.text)
     w = resolve_vector(weights, frame, "weights")
     off = resolve_vector(offset, frame, "offset")
-    # Each column is looked up once: pandas indexing costs more than a small design.
-    columns = {name: frame[name] for name in variables}
+    # Each column is looked up once, as an array where it can be: pandas indexing costs
+    # more than a small design.
+    columns = {name: column_values(frame, name) for name in variables}
     _check_response_type(parsed, frame, columns)
 
     drop = np.zeros(frame.shape[0], dtype=bool)
@@ -220,7 +223,11 @@ def build_design(
 def _evaluate(
     parsed: ParsedFormula, prepared: PreparedColumns, rows: Any, allow_python: bool
 ):
-    y_matrix, _ = code_terms(parse_rhs(f"0 + {parsed.response}"), prepared, allow_python)
+    y = _plain_response(parsed.response, prepared)
+    if y is not None:
+        y_matrix = y[:, None]
+    else:
+        y_matrix, _ = code_terms(parse_rhs(f"0 + {parsed.response}"), prepared, allow_python)
     if y_matrix.shape[1] != 1:
         raise DataError(
             f"response {parsed.response_label or parsed.response!r} must be one numeric "
@@ -235,8 +242,19 @@ def _evaluate(
     return y_matrix[:, 0].copy(), X, fixed_spec, reterms
 
 
+def _plain_response(response: str, prepared: PreparedColumns) -> np.ndarray | None:
+    """The response when it is a plain numeric column (its prepared float64 values,
+    which is what coding ``0 + response`` gives), else None."""
+    if not response.isidentifier() or keyword.iskeyword(response):
+        return None
+    values = prepared.columns.get(response)
+    if isinstance(values, np.ndarray) and values.dtype == np.float64 and values.ndim == 1:
+        return values
+    return None
+
+
 def _check_response_type(
-    parsed: ParsedFormula, frame: pd.DataFrame, columns: dict[str, pd.Series]
+    parsed: ParsedFormula, frame: pd.DataFrame, columns: dict[str, Any]
 ) -> None:
     name = parsed.response.strip("`")
     if name not in frame.columns:

@@ -56,7 +56,7 @@ def to_factor(series: pd.Series) -> pd.Categorical:
 
     Parameters
     ----------
-    series : pandas.Series
+    series : pandas.Series, Categorical or array
         Any column (missing values stay missing).
 
     Returns
@@ -65,9 +65,11 @@ def to_factor(series: pd.Series) -> pd.Categorical:
         Booleans become the strings ``"FALSE"``/``"TRUE"``; unused
         categories are dropped.
     """
+    if not isinstance(series, (pd.Series, pd.Categorical)):
+        series = pd.Series(series)
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        factor = series.array
+        factor = series if isinstance(series, pd.Categorical) else series.array
         codes = np.asarray(factor.codes)
         if (
             isinstance(factor, pd.Categorical)
@@ -95,7 +97,7 @@ def factor_codes(series: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
 
     Parameters
     ----------
-    series : pandas.Series
+    series : pandas.Series, Categorical or array
         Column without missing values.
 
     Returns

@@ -64,7 +64,8 @@ class PreparedColumns:
 def prepare(frame: Any, names: list[str], index: pd.Index | None = None) -> PreparedColumns:
     """The fitting columns ``names`` of ``frame``, converted (see :func:`prepare_columns`).
 
-    ``frame`` is a data frame, or a mapping of names to Series with the rows' ``index``.
+    ``frame`` is a data frame, or a mapping of names to Series (or the arrays that
+    :func:`~mixedmodels.design._frame.column_values` gives) with the rows' ``index``.
     """
     out: dict[str, object] = {}
     for name in names:
@@ -72,7 +73,7 @@ def prepare(frame: Any, names: list[str], index: pd.Index | None = None) -> Prep
         dtype = series.dtype
         if isinstance(dtype, np.dtype) and dtype.kind in "iuf":
             # what pd.to_numeric(...).to_numpy(dtype=float) gives, without pandas
-            out[name] = np.array(series.to_numpy(), dtype=float)
+            out[name] = np.array(np.asarray(series), dtype=float)
         elif is_factor_like(series):
             out[name] = to_factor(series)
         else:

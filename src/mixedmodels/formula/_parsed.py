@@ -55,6 +55,9 @@ class ParsedFormula:
             Columns of the response, fixed part, random-term left sides and
             grouping factors.
         """
+        known = self.__dict__.get("_variables")  # parse_formula's objects are shared
+        if known is not None:
+            return list(known)
         found: list[str] = []
 
         def add(names: list[str]) -> None:
@@ -65,6 +68,7 @@ class ParsedFormula:
         for term in self.random:
             add(parse_rhs(term.lhs).variables())
             add(list(term.group))
+        object.__setattr__(self, "_variables", tuple(found))  # frozen: not a field
         return found
 
 
