@@ -100,8 +100,8 @@ def moment_theta(
             factors = small_cholesky(np.ascontiguousarray(faces))
         except np.linalg.LinAlgError:
             return None
-        pivots = np.diagonal(factors, axis1=1, axis2=2)
-        if not np.all(pivots * pivots > RANK_TOL * np.diagonal(faces, axis1=1, axis2=2)):
+        pivots = factors.diagonal(0, 1, 2)
+        if not (pivots * pivots > RANK_TOL * faces.diagonal(0, 1, 2)).all():
             return None
         half = small_inverse(factors)  # (Z_i'Z_i)^{-1} = half' half
         inverse = np.matmul(half.transpose(0, 2, 1), half)
@@ -119,7 +119,7 @@ def moment_theta(
         dev = b - np.add.reduce(b, axis=0) / nlev
         sigma = (dev.T @ dev) / ((nlev - 1) * s2) - np.add.reduce(inverse, axis=0) / nlev
         sigma /= np.multiply.outer(unit, unit)  # in natural units
-        if not np.all(np.isfinite(sigma)):
+        if not math.isfinite(np.add.reduce(sigma, axis=None)):  # any inf or NaN
             return None
         eig, _, info = dsyevd(sigma, compute_v=0, lower=1)
         if info != 0 or eig[0] < START_MIN_EIGENVALUE:

@@ -139,7 +139,8 @@ class DenseFactor:
         self.p = A.xx.shape[0] - 1
         self.q = self.order - self.p - 1
         shape = tuple((faces.shape[0], faces.shape[1]) for faces in A.diag)
-        self._term_starts = np.cumsum([nlev * k for nlev, k in shape])[:-1]
+        ends = np.cumsum([nlev * k for nlev, k in shape]).tolist()
+        self._term_bounds = list(zip([0, *ends[:-1]], ends, strict=True))
         plan = _entry_plan(shape, self.order, tuple(tuple(map(tuple, rc)) for rc in layout))
         self.ntheta = plan.ntheta
         self._pos, self._src, self._r, self._c = plan.pos, plan.src, plan.r, plan.c
@@ -151,6 +152,7 @@ class DenseFactor:
         self.L = np.zeros((self.order, self.order))
         self._g = np.zeros((self.order, self.order))  # Lambda~' A~ (C-ordered)
         self._theta_key: bytes | None = None  # theta of L (None: no valid factor)
+        self._log_diagonal: np.ndarray | None = None  # log of L's first q + p diagonals
 
     def update(self, theta: np.ndarray) -> bool:
         """Factor ``Omega(theta)``; False when it is not positive definite.
@@ -176,6 +178,7 @@ class DenseFactor:
         self._g = g
         self.L = c  # Fortran-ordered, lower triangular
         self._theta_key = key
+        self._log_diagonal = None
         return True
 
     def pwrss(self) -> float:
@@ -183,15 +186,19 @@ class DenseFactor:
         v = self.L[-1, -1]
         return float(v * v)
 
+    def _logs(self) -> np.ndarray:
+        """The logarithms of L's diagonal but the last, taken once per update."""
+        if self._log_diagonal is None:
+            self._log_diagonal = np.log(self.L.diagonal()[: self.q + self.p])
+        return self._log_diagonal
+
     def logdet_random(self) -> float:
         """``log det`` of the random-effects part of ``L L'``."""
-        d = self.L.diagonal()[: self.q]
-        return 2.0 * float(np.add.reduce(np.log(d)))
+        return 2.0 * float(np.add.reduce(self._logs()[: self.q]))
 
     def logdet_fixed(self) -> float:
         """``log det(R_X' R_X)``, the fixed-effects part."""
-        d = self.L.diagonal()[self.q: self.q + self.p]
-        return 2.0 * float(np.add.reduce(np.log(d)))
+        return 2.0 * float(np.add.reduce(self._logs()[self.q:]))
 
     def fixed_effects(self) -> np.ndarray:
         """The conditional estimate of beta at the last update."""
@@ -207,7 +214,7 @@ class DenseFactor:
         L = self.L
         rhs = L[-1, :q] - L[q:k, :q].T @ beta
         u = dtrsv(L[:q, :q], rhs, lower=1, trans=1)
-        return np.split(u, self._term_starts)
+        return [u[a:b] for a, b in self._term_bounds]
 
     def fixed_precision_inverse(self) -> np.ndarray:
         """``(R_X' R_X)^{-1}``: vcov(beta) divided by sigma^2, at the last update."""
