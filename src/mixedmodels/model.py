@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import itertools
 import math
 import os
 import warnings
@@ -94,6 +95,18 @@ def template_indices(k: int) -> tuple[np.ndarray, np.ndarray]:
     rows.flags.writeable = False
     cols.flags.writeable = False
     return rows, cols
+
+
+@functools.cache
+def _template_lower_and_flat(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The lower bounds of a k x k template's entries of theta (0 on the diagonal,
+    -inf below) and their positions in the flattened template. Cached; read-only."""
+    rows, cols = template_indices(k)
+    lower = np.where(rows == cols, 0.0, -np.inf)
+    flat = rows * k + cols
+    lower.flags.writeable = False
+    flat.flags.writeable = False
+    return lower, flat
 
 
 @functools.cache
@@ -210,29 +223,33 @@ class LinearMixedModel:
         """Everything that follows from the cross-products: the factor's workspace and
         the layout of theta."""
         self.A = A
-        self._chol = BlockedCholesky(A)
+        self._blocked: BlockedCholesky | None = None  # made on first use (_chol)
         # the theta the factor holds (its bytes) and that theta's templates
         self._factor_at: tuple[bytes, list[np.ndarray]] | None = None
-        self._layout = [template_indices(t.z.shape[1]) for t in self.reterms]
-        sizes = [len(r) for r, _ in self._layout]
-        self.theta_slices = np.cumsum([0, *sizes])
+        ks = [t.z.shape[1] for t in self.reterms]
+        self._layout = [template_indices(k) for k in ks]
+        bounds = list(itertools.accumulate((len(r) for r, _ in self._layout), initial=0))
+        self.theta_slices = np.array(bounds)
         # lambdas(): per term k, theta's positions in the flattened template, its slice
         self._lambda_plan = [
-            (t.z.shape[1], rows * t.z.shape[1] + cols, int(a), int(b))
-            for t, (rows, cols), a, b in zip(self.reterms, self._layout,
-                                             self.theta_slices[:-1], self.theta_slices[1:],
-                                             strict=True)
+            (k, _template_lower_and_flat(k)[1], a, b)
+            for k, a, b in zip(ks, bounds[:-1], bounds[1:], strict=True)
         ]
-        lower = []
-        for rows, cols in self._layout:
-            lower.extend(np.where(rows == cols, 0.0, -np.inf))
-        self.lower = np.array(lower)
+        self.lower = np.concatenate([_template_lower_and_flat(k)[0] for k in ks] or [[]])
         self._column_diagonal: np.ndarray | None = None
         self._theta_scale: np.ndarray | None = None
         self._row_units_cache: list[np.ndarray] | None = None
         self._gradient_plans: dict[bool, ObjectiveGradient] = {}
         self._fitted = False
         self._small_factor: DenseFactor | None = None
+
+    @property
+    def _chol(self) -> BlockedCholesky:
+        """The blocked factor of A, made on first use (small models are optimised and
+        read from a dense factor, and need it only for other questions)."""
+        if self._blocked is None:
+            self._blocked = BlockedCholesky(self.A)
+        return self._blocked
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -410,10 +427,12 @@ class LinearMixedModel:
             lo, hi = SCALE_BAND
             self._row_units_cache = []
             for faces in self.A.diag:
-                rms = np.sqrt(np.einsum("lkk->k", faces) / max(self.n, 1))
-                unit = np.ones_like(rms)
-                extreme = np.isfinite(rms) & (rms > 0) & ((rms < lo) | (rms > hi))
-                unit[extreme] = 1.0 / rms[extreme]
+                squares = np.einsum("lkk->k", faces).tolist()  # per column, sum of z^2
+                unit = np.ones(len(squares))
+                for r, square in enumerate(squares):
+                    rms = math.sqrt(square / max(self.n, 1)) if square >= 0 else math.nan
+                    if math.isfinite(rms) and rms > 0 and (rms < lo or rms > hi):
+                        unit[r] = 1.0 / rms
                 self._row_units_cache.append(unit)
         return self._row_units_cache
 
@@ -666,7 +685,9 @@ class LinearMixedModel:
         evaluation took 22-28 ms after a gradient instead of 12 ms (d3: 100-155 ms
         instead of 46 ms), with numpy's pool at one thread they did not.
         """
-        if self._chol.largest_dense_order() < BLAS_THREADS_MIN_ORDER:
+        # (no dense block of L is larger than the whole L)
+        if (self._dense_order() < BLAS_THREADS_MIN_ORDER
+                or self._chol.largest_dense_order() < BLAS_THREADS_MIN_ORDER):
             return _OneBlasThread(_blas_libraries())
         return _OneBlasThread(_numpy_blas_libraries())
 

@@ -285,13 +285,13 @@ def _check_residual_variation(y: np.ndarray, basis: np.ndarray, parsed: ParsedFo
     orthonormal basis of X's column space (:func:`independent_basis`); y is projected
     off it twice, as the basis was built (the same residual as a least-squares fit).
     """
-    scale = float(np.max(np.abs(y), initial=0.0))
+    scale = float(np.abs(y).max(initial=0.0))
     resid = y
     if basis.shape[1]:
         with np.errstate(all="ignore"):  # extreme magnitudes: left to the engine
             for _ in range(2):
                 resid = resid - basis @ (basis.T @ resid)
-    if scale == 0.0 or float(np.max(np.abs(resid), initial=0.0)) <= 1e-12 * scale:
+    if scale == 0.0 or float(np.abs(resid).max(initial=0.0)) <= 1e-12 * scale:
         name = parsed.response_label or parsed.response
         raise DataError(
             f"response {name!r} is fitted exactly by the fixed effects (a constant response?): "

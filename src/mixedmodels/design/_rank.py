@@ -64,7 +64,7 @@ def independent_basis(X: np.ndarray, tol: float = 1e-7) -> tuple[np.ndarray, np.
             continue
         residual = column
         basis = buffer[:, :rank]
-        for _ in range(2):
+        for _ in range(2 if rank else 0):  # nothing to project off before the first
             residual = residual - basis @ (basis.T @ residual)
         rnorm = math.sqrt(float(residual @ residual))
         if rnorm < tol * norm:

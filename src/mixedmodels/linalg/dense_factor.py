@@ -311,7 +311,7 @@ class DenseFactor:
         grad = 2.0 * (pairs @ pm.diagonal()) + (nn / r2) * r2_1
         # half the per-pair terms of the Hessian: tr(S Omega_ij), tr(S Omega_i S
         # Omega_j), nn z' Omega_ij z / r^2
-        half = (self.a[:q, :q] - t_u @ u_w.T).take(self._rq)
+        half = self._a_rr - (t_u @ u_w.T).take(self._rq)  # A~ at (r_e, r_f) is _a_rr
         half *= s.take(cc)
         half -= pm * pm.T
         zn = (nn / r2) * zc
