@@ -88,3 +88,14 @@ def test_uncorrelated_terms(sleep):
         ("Subject", ("(Intercept)",)),
         ("Subject", ("Days",)),
     ]
+
+
+@pytest.mark.parametrize("dtype", ["str", "string[python]", "string[pyarrow]", object])
+def test_string_category_labels_whatever_the_storage(dtype):
+    from mixedmodels.design._levels import factor_codes
+
+    values = pd.Series(["b", "a", "c", "a"], dtype=dtype)
+    codes, labels = factor_codes(values.astype("category"))
+    assert labels == ("a", "b", "c")
+    assert all(type(label) is str for label in labels)
+    assert codes.tolist() == [1, 0, 2, 0]

@@ -110,9 +110,19 @@ def factor_codes(series: pd.Series) -> tuple[np.ndarray, tuple[str, ...]]:
     return _codes_labels(to_factor(series))
 
 
+def _category_values(categories: pd.Index) -> list[object]:
+    """The categories as Python objects. Strings held by Arrow (pandas 3's default
+    string dtype) are read through the Arrow protocol: ``tolist()`` converts them
+    through a numpy object array with dtype inference, about 40 us of a 1.5 ms fit
+    (iterating the Index costs twice that)."""
+    values = categories.array
+    if isinstance(categories.dtype, pd.StringDtype) and hasattr(values, "__arrow_array__"):
+        return values.__arrow_array__().to_pylist()
+    return categories.tolist()
+
+
 def _codes_labels(factor: pd.Categorical) -> tuple[np.ndarray, tuple[str, ...]]:
-    # tolist(): iterating an Arrow-backed Index costs twice as much
-    labels = tuple(level_label(c) for c in factor.categories.tolist())
+    labels = tuple(level_label(c) for c in _category_values(factor.categories))
     return np.asarray(factor.codes, dtype=np.int64), labels
 
 

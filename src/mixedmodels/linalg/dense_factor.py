@@ -18,6 +18,7 @@ models.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -39,9 +40,8 @@ def _dense(block: np.ndarray | SparseBlock) -> np.ndarray:
 
 def dense_cross_products(A: CrossProducts) -> np.ndarray:
     """``A~ = [Z X y]'[Z X y]`` as one symmetric dense array (terms in A's order)."""
-    sizes = [d.shape[0] * d.shape[1] for d in A.diag]
-    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-    q = int(starts[-1])
+    starts = list(itertools.accumulate((d.shape[0] * d.shape[1] for d in A.diag), initial=0))
+    q = starts[-1]
     order = q + A.xx.shape[0]
     out = np.zeros((order, order))
     for j, faces in enumerate(A.diag):
@@ -139,8 +139,8 @@ class DenseFactor:
         self.p = A.xx.shape[0] - 1
         self.q = self.order - self.p - 1
         shape = tuple((faces.shape[0], faces.shape[1]) for faces in A.diag)
-        ends = np.cumsum([nlev * k for nlev, k in shape]).tolist()
-        self._term_bounds = list(zip([0, *ends[:-1]], ends, strict=True))
+        starts = list(itertools.accumulate((nlev * k for nlev, k in shape), initial=0))
+        self._term_bounds = list(itertools.pairwise(starts))
         plan = _entry_plan(shape, self.order, tuple(tuple(map(tuple, rc)) for rc in layout))
         self.ntheta = plan.ntheta
         self._pos, self._src, self._r, self._c = plan.pos, plan.src, plan.r, plan.c
