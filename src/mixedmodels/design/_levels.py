@@ -115,9 +115,9 @@ def _category_values(categories: pd.Index) -> list[object]:
     string dtype) are read through the Arrow protocol: ``tolist()`` converts them
     through a numpy object array with dtype inference, about 40 us of a 1.5 ms fit
     (iterating the Index costs twice that)."""
-    values = categories.array
-    if isinstance(categories.dtype, pd.StringDtype) and hasattr(values, "__arrow_array__"):
-        return values.__arrow_array__().to_pylist()
+    dtype = categories.dtype
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        return categories.array.__arrow_array__().to_pylist()
     return categories.tolist()
 
 
