@@ -114,6 +114,11 @@ Block = np.ndarray | SparseBlock
 MANY_MATRICES = 4096
 
 
+def as_dense(block: Block) -> np.ndarray:
+    """A block as a dense array (a SparseBlock expanded, an array as it is)."""
+    return block.toarray() if isinstance(block, SparseBlock) else np.asarray(block)
+
+
 def blockdiag_to_dense(faces: np.ndarray) -> np.ndarray:
     """Expand ``(l, k, k)`` faces into the dense ``(l k) x (l k)`` block-diagonal matrix."""
     l, k, _ = faces.shape

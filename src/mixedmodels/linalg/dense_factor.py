@@ -26,16 +26,12 @@ import numpy as np
 from scipy.linalg.blas import dsymm, dtrmm, dtrsv
 from scipy.linalg.lapack import dpotrf, dpotri, dtrtri
 
-from mixedmodels.linalg.blocks import SparseBlock, blockdiag_to_dense
+from mixedmodels.linalg.blocks import as_dense, blockdiag_to_dense
 from mixedmodels.linalg.cholesky import CrossProducts
 
 # Largest order q + p + 1 for which the dense factor is used: below it one dense
 # evaluation is cheaper than a blocked one (measured on the bundled small models).
 DENSE_MAX_ORDER = 64
-
-
-def _dense(block: np.ndarray | SparseBlock) -> np.ndarray:
-    return block.toarray() if isinstance(block, SparseBlock) else np.asarray(block)
 
 
 def dense_cross_products(A: CrossProducts) -> np.ndarray:
@@ -49,7 +45,7 @@ def dense_cross_products(A: CrossProducts) -> np.ndarray:
         out[rj, rj] = blockdiag_to_dense(faces)
         for i in range(j + 1, len(A.diag)):
             ri = slice(starts[i], starts[i + 1])
-            block = _dense(A.off[(i, j)])
+            block = as_dense(A.off[(i, j)])
             out[ri, rj] = block
             out[rj, ri] = block.T
         out[q:, rj] = A.xz[j]

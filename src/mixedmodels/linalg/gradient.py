@@ -39,6 +39,7 @@ import numpy as np
 
 from mixedmodels.linalg.blocks import (
     SparseBlock,
+    as_dense,
     blockdiag_to_dense,
     scale_dense,
     times,
@@ -66,10 +67,6 @@ TRACE_MIN_DIAGONAL = 1e-4
 # and 0.3 ns against potri at 45 GFlop/s).
 _PLAN_FLOPS = 70.0
 _SPMM_FLOPS = 14.0
-
-
-def _dense(block: np.ndarray | SparseBlock) -> np.ndarray:
-    return block.toarray() if isinstance(block, SparseBlock) else np.asarray(block)
 
 
 def _term_starts(chol: BlockedCholesky) -> np.ndarray:
@@ -114,7 +111,7 @@ class _Trailing:
                 return chol.xx[:p, :p]
             d = chol.diag[b]
             return blockdiag_to_dense(d) if chol.blockdiag[b] else d
-        return chol.x[c][:p] if b == m else _dense(chol.off[(b, c)])
+        return chol.x[c][:p] if b == m else as_dense(chol.off[(b, c)])
 
     def _dense_rows(self, rows: list[int], cols: list[int]) -> np.ndarray:
         """L's blocks (rows x cols) of T as one dense array (zero above the diagonal)."""
@@ -364,7 +361,7 @@ class _TraceRoute:
             return blockdiag_to_dense(chol.A.diag[j])
         if b == self.m:
             return chol.A.xz[j][: chol.p]
-        return _dense(chol.dense_a(b, j)) if b > j else _dense(chol.dense_a(j, b)).T
+        return as_dense(chol.dense_a(b, j)) if b > j else as_dense(chol.dense_a(j, b)).T
 
     def _fill(self, b: int, j: int, faces: np.ndarray) -> np.ndarray:
         """``B[b, j] = sum_c A~[b,0][:, c] C_c A~[j,0][:, c]'`` (the fill of T before
