@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import keyword
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from mixedmodels.design._coding import CodedSpec, code_terms, replay
+from mixedmodels.design._fast import plain_numeric
 from mixedmodels.design._frame import (
     as_pandas,
     check_columns,
@@ -223,7 +223,7 @@ def build_design(
 def _evaluate(
     parsed: ParsedFormula, prepared: PreparedColumns, rows: Any, allow_python: bool
 ):
-    y = _plain_response(parsed.response, prepared)
+    y = plain_numeric(parsed.response, prepared)
     if y is not None:
         y_matrix = y[:, None]
     else:
@@ -240,17 +240,6 @@ def _evaluate(
     reterms = [build_reterm(term, prepared, rows, allow_python, coded=same.get(term.lhs))
                for term in parsed.random]
     return y_matrix[:, 0].copy(), X, fixed_spec, reterms
-
-
-def _plain_response(response: str, prepared: PreparedColumns) -> np.ndarray | None:
-    """The response when it is a plain numeric column (its prepared float64 values,
-    which is what coding ``0 + response`` gives), else None."""
-    if not response.isidentifier() or keyword.iskeyword(response):
-        return None
-    values = prepared.columns.get(response)
-    if isinstance(values, np.ndarray) and values.dtype == np.float64 and values.ndim == 1:
-        return values
-    return None
 
 
 def _check_response_type(

@@ -27,21 +27,20 @@ import pandas as pd
 
 from mixedmodels.formula import TermList
 
-__all__ = ["fast_code_terms", "simple_columns"]
+__all__ = ["fast_code_terms", "plain_numeric", "simple_columns"]
 
 # Column kinds as formulaic names them in a ModelSpec's encoder state.
 NUMERICAL = "numerical"
 CATEGORICAL = "categorical"
 
 
+def _is_plain_identifier(code: str) -> bool:
+    return code.isidentifier() and not keyword.iskeyword(code)
+
+
 def _plain_name(factor: Any) -> str | None:
     code = factor.code
-    if (
-        factor.label == code
-        and factor.variables == (code,)
-        and code.isidentifier()
-        and not keyword.iskeyword(code)
-    ):
+    if factor.label == code and factor.variables == (code,) and _is_plain_identifier(code):
         return code
     return None
 
@@ -69,6 +68,15 @@ def _column(data: Any, name: str) -> Any:
     if isinstance(values, np.ndarray) and values.dtype == np.float64 and values.ndim == 1:
         return values
     return None
+
+
+def plain_numeric(code: str, data: Any) -> np.ndarray | None:
+    """The prepared float64 column ``code`` when ``code`` is a plain column name and the
+    column numeric (what coding ``0 + code`` gives), else None."""
+    if not _is_plain_identifier(code):
+        return None
+    values = _column(data, code)
+    return values if isinstance(values, np.ndarray) else None
 
 
 def simple_columns(terms: TermList, data: Any) -> dict[str, Any] | None:

@@ -165,10 +165,9 @@ def isna(series: pd.Series | np.ndarray | pd.Categorical) -> np.ndarray:
             return np.isnan(np.asarray(series))
         if dtype.kind in "iub":
             return np.zeros(len(series), dtype=bool)
-    elif isinstance(series, pd.Categorical):
-        return series.codes == -1
     elif isinstance(dtype, pd.CategoricalDtype):
-        return series.array.codes == -1
+        factor = series if isinstance(series, pd.Categorical) else series.array
+        return factor.codes == -1
     return np.asarray(pd.isna(series), dtype=bool)
 
 
