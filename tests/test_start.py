@@ -36,13 +36,43 @@ def _balanced(levels: int = 150, per_level: int = 12, seed: int = 5,
     return pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g]})
 
 
-def test_moment_start_is_close_to_the_optimum_on_a_balanced_design():
-    model = _model("y ~ x + (x | g)", _balanced())
+def test_moment_start_is_close_to_the_optimum_on_an_unbalanced_design():
+    data = _balanced()
+    data = data[data.index % 7 != 3]  # levels of 10 and 11 rows
+    model = _model("y ~ x + (x | g)", data)
     start = _moment(model)
-    fit = _model("y ~ x + (x | g)", _balanced()).fit()
+    fit = _model("y ~ x + (x | g)", data).fit()
     assert start is not None
-    # two consistent estimators of the same covariance on 150 levels of 12 rows
+    # two consistent estimators of the same covariance on 150 levels of 10-11 rows
     np.testing.assert_allclose(start, fit.theta, rtol=0.1, atol=0.05)
+    assert not np.allclose(start, fit.theta, rtol=1e-4)
+
+
+@pytest.mark.parametrize("reml", [True, False])
+@pytest.mark.parametrize("formula", ["y ~ x + (x | g)", "y ~ x + w + (x | g)", "y ~ w + (1 | g)"])
+def test_moment_start_is_the_optimum_on_a_balanced_design(formula, reml):
+    # the same rows in every level and a free mean of the levels' coefficients: the
+    # likelihood factors into those coefficients and the within-level residuals,
+    # each at its moment estimate (w: a within-level predictor outside the term)
+    data = _balanced(levels=12)
+    data["w"] = np.tile(np.cos(np.arange(12.0)), 12)
+    model = LinearMixedModel.from_formula(formula, data, reml=reml)
+    rows, cols = model._layout[0]
+    start = moment_theta(model.A, model.n, rows, cols, model._row_units()[0], reml)
+    assert start is not None
+    fit = mm.lmer(formula, data, reml=reml)
+    np.testing.assert_allclose(start, fit.theta, rtol=1e-7)
+    if len(start) > 1:  # a vector-valued term: its Newton iterations stop at the start
+        assert fit.optsummary.feval == 1
+
+
+def test_moment_start_is_not_the_optimum_where_the_mean_is_constrained():
+    # y ~ 1 + (x | g): the mean slope of the levels is 0, not free
+    data = _balanced(levels=12)
+    start = _moment(_model("y ~ 1 + (x | g)", data))
+    fit = mm.lmer("y ~ 1 + (x | g)", data)
+    np.testing.assert_allclose(start, fit.theta, rtol=0.2)
+    assert not np.allclose(start, fit.theta, rtol=1e-4)
 
 
 def test_moment_start_follows_the_units_of_the_predictor():
@@ -102,7 +132,9 @@ def test_no_moment_start_with_fewer_than_three_levels():
 def test_large_one_term_models_start_from_henderson_moments():
     # beyond the dense (Newton) size the two-stage estimate is not used (noisy on
     # unbalanced designs); the Henderson-style estimate is
+    # (unbalanced: on a balanced design both are the optimum itself)
     data = _balanced(levels=40)
+    data = data[data.index % 7 != 3]
     model = _model("y ~ x + (x | g)", data)
     assert model._dense_order() > 64
     start = model.moment_start()

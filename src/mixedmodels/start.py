@@ -13,19 +13,28 @@ the classical two-stage moment estimate is available from the cross-products alo
 1. ``beta_ols`` from ``X'X`` and ``X'y``; ``r = y - X beta_ols``.
 2. Per level i, the least-squares coefficients of r on the term's columns:
    ``b_i = (Z_i'Z_i)^{-1} Z_i'r`` (``Z_i'r = Z_i'y - Z_i'X beta_ols``).
-3. The pooled within-level residual variance
-   ``s^2 = (r'r - sum_i b_i' Z_i'r) / (n - p - l k)``.
+3. The within-level residual variance ``s^2``: the residual sum of squares of y on X
+   and every level's Z_i together, over ``n - l k`` degrees of freedom (ML) or
+   ``n - l k - rank`` (REML), where ``rank`` is that of X once the levels' Z_i are
+   projected off (0 where X lies in their span, as for ``y ~ x + (x | g)``).
 4. ``Sigma = cov(b_i) / s^2 - mean_i (Z_i'Z_i)^{-1}``: the between-level covariance
-   in units of the residual variance, which is ``Lambda Lambda'``.
+   in units of the residual variance, which is ``Lambda Lambda'``; ``cov`` divides by
+   ``l - 1`` for REML and by ``l`` for ML.
 
-theta is read from Sigma's Cholesky factor. Where Sigma has an eigenvalue below
-``START_MIN_EIGENVALUE`` (a variance near 0, or an indefinite estimate) there is no
-moment start: the optimum may then be on the boundary, which Newton iterations from
-lme4's start reach exactly, while from a start near 0 they approach it only cubically
-(Dyestuff2 ended at a template of 4e-8 instead of 0). On balanced designs the
-estimate is close to the optimum: sleepstudy's slope model starts at (0.957, 0.016,
-0.229) against the optimum (0.967, 0.015, 0.231), and its Newton iterations drop from
-5 to 3. On unbalanced designs with few rows per level the equally weighted estimate is
+theta is read from Sigma's Cholesky factor. On a balanced design (every level has the
+same rows of X and Z) whose fixed effects leave the mean of the levels' coefficients
+free (an intercept and X's within-level part, e.g. ``X_i = Z_i`` as in sleepstudy)
+this is the optimum itself where it is inside the bounds: the likelihood factors into
+the levels' coefficients ``b_i ~ N(mu, Sigma + sigma^2 (Z_0'Z_0)^{-1})`` and the
+within-level residuals, each maximised by its moments (REML: the coefficients'
+covariance on ``l - 1`` degrees of freedom, the residuals less X's within part's).
+sleepstudy's slope model starts at its optimum and its Newton iterations stop at the
+start. Where
+Sigma has an eigenvalue below ``START_MIN_EIGENVALUE`` (a variance near 0, or an
+indefinite estimate) there is no moment start: the optimum may then be on the
+boundary, which Newton iterations from lme4's start reach exactly, while from a start
+near 0 they approach it only cubically (Dyestuff2 ended at a template of 4e-8 instead
+of 0). On unbalanced designs with few rows per level the equally weighted estimate is
 noisy (mlmRev's Exam, ``(standLRT | school)``: the correlation's sign is wrong), so the
 model uses it only where the exact Newton iterations follow (small models).
 """
@@ -44,6 +53,10 @@ from mixedmodels.linalg.dense import small_cholesky, small_inverse
 # Smallest eigenvalue of the estimate of Lambda Lambda' (in the units of theta_scale)
 # for a moment start: a template of 0.1.
 START_MIN_EIGENVALUE = 0.01
+# Squared norm, relative to the column's, of the part of an X column off the levels'
+# Z_i below which it adds no rank to the within-level fit (the moment start's
+# residual degrees of freedom).
+WITHIN_RANK_TOL = 1e-10
 # Faces Z_i'Z_i with a squared Cholesky pivot below this fraction of its diagonal entry
 # are taken as rank deficient (a level with fewer rows than coefficients).
 RANK_TOL = 1e-8
@@ -60,7 +73,8 @@ SYSTEM_RCOND = 1e-10
 
 
 def moment_theta(
-    A: CrossProducts, n: int, rows: np.ndarray, cols: np.ndarray, unit: np.ndarray
+    A: CrossProducts, n: int, rows: np.ndarray, cols: np.ndarray, unit: np.ndarray,
+    reml: bool = True,
 ) -> np.ndarray | None:
     """The moment estimate of theta of a one-term model, or None where there is none.
 
@@ -75,6 +89,9 @@ def moment_theta(
     unit : ndarray, (k,)
         The natural unit of each template row (``LinearMixedModel.theta_scale``):
         ``START_MIN_EIGENVALUE`` applies in these units.
+    reml : bool
+        The criterion: the levels' coefficients' covariance divides by ``l - 1``
+        (REML) or ``l`` (ML).
 
     Returns
     -------
@@ -89,8 +106,7 @@ def moment_theta(
     faces = A.diag[0]
     nlev, k, _ = faces.shape
     p = A.xx.shape[0] - 1
-    dof = n - p - nlev * k
-    if nlev < 3 or dof <= 0:
+    if nlev < 3 or n - nlev * k <= 0:
         return None
     xx = A.xx
     # numpy's and LAPACK's kernels without numpy.linalg's wrappers, which cost more
@@ -110,14 +126,25 @@ def moment_theta(
             _, beta, info = dposv(xx[:p, :p], xx[:p, p], lower=1)
             if info != 0:
                 return None
-        xz = A.xz[0]
-        zr = (xz[p] - beta @ xz[:p]).reshape(nlev, k)
-        b = np.matmul(inverse, zr[:, :, None])[:, :, 0]
-        s2 = (xx[p, p] - beta @ xx[:p, p] - float(np.add.reduce(b * zr, axis=None))) / dof
-        if not (math.isfinite(s2) and s2 > 0):
+        xz = A.xz[0]  # [X y]'Z, (p + 1, l k)
+        # per level (Z_i'Z_i)^{-1} Z_i'[X y], and [X y]' P [X y] (P: the projection on
+        # the levels' Z_i), whose complement in [X y]'[X y] is the within-level part
+        coef = np.matmul(inverse, xz.reshape(p + 1, nlev, k).transpose(1, 2, 0))
+        within = xx - xz @ coef.reshape(nlev * k, p + 1)
+        rss, rank = _residual_after(within, xx.diagonal()[:p])
+        # ML's residual variance divides by the within-level contrasts, REML's by
+        # those left once X's part off the Z_i is estimated too
+        dof = n - nlev * k - (rank if reml else 0)
+        if dof <= 0:
             return None
+        s2 = rss / dof
+        ols = (xx[p, p] - beta @ xx[:p, p]) / max(n - p, 1)  # r'r / (n - p)
+        if not (math.isfinite(s2) and s2 > RESIDUAL_MIN_REL * ols):
+            return None
+        b = coef[:, :, p] - coef[:, :, :p] @ beta  # (Z_i'Z_i)^{-1} Z_i'r
         dev = b - np.add.reduce(b, axis=0) / nlev
-        sigma = (dev.T @ dev) / ((nlev - 1) * s2) - np.add.reduce(inverse, axis=0) / nlev
+        spread = (nlev - 1) if reml else nlev
+        sigma = (dev.T @ dev) / (spread * s2) - np.add.reduce(inverse, axis=0) / nlev
         sigma /= np.multiply.outer(unit, unit)  # in natural units
         if not math.isfinite(np.add.reduce(sigma, axis=None)):  # any inf or NaN
             return None
@@ -126,6 +153,27 @@ def moment_theta(
             return None
         lam = small_cholesky(sigma)
     return (lam * unit[:, None])[rows, cols]
+
+
+def _residual_after(within: np.ndarray, norms2: np.ndarray) -> tuple[float, int]:
+    """The residual sum of squares of y on X and the levels' Z_i, and the rank of X
+    once the Z_i are projected off, from ``within = [X y]'(I - P)[X y]``.
+
+    ``norms2``: X's squared column norms; a column whose part off the Z_i is below
+    ``WITHIN_RANK_TOL`` of its norm (squared) adds no rank (an intercept, or a
+    predictor the term also holds).
+    """
+    p = len(norms2)
+    if p == 0:
+        return float(within[0, 0]), 0
+    d = np.sqrt(norms2)
+    scaled = within[:p, :p] / np.multiply.outer(d, d)
+    eig, vec, info = dsyevd(scaled, lower=1)
+    if info != 0:
+        return math.nan, 0
+    kept = eig > WITHIN_RANK_TOL
+    along = vec[:, kept].T @ (within[:p, p] / d)
+    return float(within[p, p] - along @ (along / eig[kept])), int(kept.sum())
 
 
 def relative_covariances(A: CrossProducts, n: int) -> list[np.ndarray] | None:
