@@ -159,21 +159,21 @@ def _residual_after(within: np.ndarray, norms2: np.ndarray) -> tuple[float, int]
     """The residual sum of squares of y on X and the levels' Z_i, and the rank of X
     once the Z_i are projected off, from ``within = [X y]'(I - P)[X y]``.
 
-    ``norms2``: X's squared column norms; a column whose part off the Z_i is below
-    ``WITHIN_RANK_TOL`` of its norm (squared) adds no rank (an intercept, or a
-    predictor the term also holds).
+    X's columns are swept out of ``within`` in order (Gaussian elimination of the
+    symmetric matrix: the last diagonal is then y's residual sum of squares); a column
+    whose part off the Z_i and the earlier columns is below ``WITHIN_RANK_TOL`` of its
+    norm (squared; ``norms2``: X's squared column norms) is skipped and adds no rank
+    (an intercept, or a predictor the term also holds).
     """
-    p = len(norms2)
-    if p == 0:
-        return float(within[0, 0]), 0
-    d = np.sqrt(norms2)
-    scaled = within[:p, :p] / np.multiply.outer(d, d)
-    eig, vec, info = dsyevd(scaled, lower=1)
-    if info != 0:
-        return math.nan, 0
-    kept = eig > WITHIN_RANK_TOL
-    along = vec[:, kept].T @ (within[:p, p] / d)
-    return float(within[p, p] - along @ (along / eig[kept])), int(kept.sum())
+    w = within.copy()
+    rank = 0
+    for j, norm2 in enumerate(norms2.tolist()):
+        pivot = float(w[j, j])
+        if not pivot > WITHIN_RANK_TOL * norm2:
+            continue
+        rank += 1
+        w -= np.multiply.outer(w[:, j], w[j] / pivot)
+    return float(w[-1, -1]), rank
 
 
 def relative_covariances(A: CrossProducts, n: int) -> list[np.ndarray] | None:
