@@ -371,10 +371,10 @@ class LinearMixedModel:
         estimate of :func:`~mixedmodels.start.moment_theta` (the optimum itself on
         balanced designs such as sleepstudy's slope model: one evaluation with its
         derivatives instead of seven evaluations and six from lme4's start). Every
-        other model uses
-        Henderson-style moments (:func:`~mixedmodels.start.relative_covariances`): on
-        InstEval's three scalar terms L-BFGS-B then needs 11 evaluations instead of 25;
-        balanced designs (penicillin, pastes) start at their optimum.
+        other model uses Henderson-style moments
+        (:func:`~mixedmodels.start.relative_covariances`): on InstEval's three scalar
+        terms L-BFGS-B then needs 11 evaluations instead of 25; balanced designs
+        (penicillin, pastes) start at their optimum.
 
         Newton iterations from a start near 0 approach a variance whose optimum is 0
         only slowly, so the dense models take no estimate with an eigenvalue of a

@@ -29,9 +29,8 @@ the levels' coefficients ``b_i ~ N(mu, Sigma + sigma^2 (Z_0'Z_0)^{-1})`` and the
 within-level residuals, each maximised by its moments (REML: the coefficients'
 covariance on ``l - 1`` degrees of freedom, the residuals less X's within part's).
 sleepstudy's slope model starts at its optimum and its Newton iterations stop at the
-start. Where
-Sigma has an eigenvalue below ``START_MIN_EIGENVALUE`` (a variance near 0, or an
-indefinite estimate) there is no moment start: the optimum may then be on the
+start. Where Sigma has an eigenvalue below ``START_MIN_EIGENVALUE`` (a variance near 0,
+or an indefinite estimate) there is no moment start: the optimum may then be on the
 boundary, which Newton iterations from lme4's start reach exactly, while from a start
 near 0 they approach it only cubically (Dyestuff2 ended at a template of 4e-8 instead
 of 0). On unbalanced designs with few rows per level the equally weighted estimate is
