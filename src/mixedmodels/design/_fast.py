@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mixedmodels.design._frame import column_values
 from mixedmodels.formula import TermList
 
 __all__ = ["fast_code_terms", "plain_numeric", "simple_columns"]
@@ -51,16 +52,11 @@ def _column(data: Any, name: str) -> Any:
     if isinstance(columns, dict):  # PreparedColumns
         values = columns.get(name)
     elif isinstance(data, pd.DataFrame) and name in data.columns:
-        series = data[name]
-        if not isinstance(series, pd.Series):  # duplicated column names
-            return None
-        dtype = series.dtype
-        if isinstance(dtype, pd.CategoricalDtype):
-            values = series.array
-        elif dtype == np.float64:
-            values = series.to_numpy()
-        else:
-            return None
+        # the frame's own array (a DataFrame for duplicated names: declined below)
+        values = column_values(data, name)
+        if isinstance(values, pd.Series):  # where the frame cannot give its array
+            values = (values.array if isinstance(values.dtype, pd.CategoricalDtype)
+                      else values.to_numpy())
     else:
         return None
     if isinstance(values, pd.Categorical):
