@@ -25,6 +25,7 @@ CASES = {
     "one vector": [(10, 2, None, 0)],
     "crossed scalar": [(20, 1, None, 0), (7, 1, None, 0)],
     "crossed vector": [(15, 2, None, 0), (6, 3, None, 0)],
+    "crossed vector, scalar later": [(16, 3, None, 0), (5, 1, None, 0)],
     "nested": [(24, 1, None, 0), (6, 1, 0, 0)],
     "nested vector": [(24, 2, None, 0), (6, 2, 0, 0)],
     "three crossed": [(30, 1, None, 0), (9, 2, None, 0), (4, 1, None, 0)],

@@ -7,8 +7,10 @@ from mixedmodels.linalg.dense import (
     add_gram_transpose_lower,
     cholesky_lower_inplace,
     inverse_lower_inplace,
+    invert_lower_inplace,
     left_solve,
     left_solve_transpose,
+    lower_inverse_faces,
     mirror_lower,
     right_solve,
     right_solve_transpose,
@@ -51,8 +53,33 @@ def test_inverse_gram_and_mirror_touch_the_lower_triangle_only(n):
     assert np.array_equal(a, a.T)
 
 
+@pytest.mark.parametrize("n", [1, 7, 136])
+def test_triangular_inverse_touches_the_lower_triangle_only(n):
+    rng = np.random.default_rng(n)
+    L = _factor(rng, n)
+    upper = np.triu(np.full((n, n), 7.0), 1)
+    a = np.tril(L) + upper
+    out = invert_lower_inplace(a)
+    assert np.shares_memory(out, a)
+    np.testing.assert_allclose(np.tril(a) @ L, np.eye(n), atol=1e-12)
+    assert np.array_equal(np.triu(a, 1), upper)
+
+
+@pytest.mark.parametrize(("nfaces", "k"), [(5, 1), (56, 4), (3000, 2), (9, 6)])
+def test_inverses_of_lower_faces(nfaces, k):
+    rng = np.random.default_rng(k)
+    a = rng.normal(size=(nfaces, k, k))
+    L = np.linalg.cholesky(a @ a.transpose(0, 2, 1) + k * np.eye(k))
+    inv = lower_inverse_faces(L)
+    assert np.array_equal(inv, np.tril(inv))
+    np.testing.assert_allclose(np.matmul(inv, L), np.broadcast_to(np.eye(k), L.shape),
+                               atol=1e-13)
+
+
 def test_cholesky_and_inverse_raise_on_failure():
     with pytest.raises(np.linalg.LinAlgError):
         cholesky_lower_inplace(np.array([[1.0, 2.0], [2.0, 1.0]]))
     with pytest.raises(np.linalg.LinAlgError):
         inverse_lower_inplace(np.array([[1.0, 0.0], [1.0, 0.0]]))
+    with pytest.raises(np.linalg.LinAlgError):
+        invert_lower_inplace(np.array([[1.0, 0.0], [1.0, 0.0]]))

@@ -40,9 +40,9 @@ from mixedmodels.linalg.dense import (
     cholesky_lower_inplace,
     left_solve,
     left_solve_transpose,
+    lower_inverse_faces,
     right_solve_transpose,
     small_cholesky,
-    small_inverse,
     subtract_gram_lower,
 )
 from mixedmodels.linalg.products import FillPlan, generic_cost, level_faces, split_columns
@@ -51,6 +51,9 @@ from mixedmodels.linalg.products import FillPlan, generic_cost, level_faces, spl
 SPARSE_DENSITY = 0.25
 # Dense temporaries of more elements than this are solved in place, in chunks.
 _IN_PLACE_SIZE = 1 << 24
+# Dense blocks below a vector-valued first term of at most this many elements are
+# scaled and solved in one pass over their columns (one temporary of their size).
+_SCALE_SOLVE_SIZE = 1 << 20
 
 
 @dataclass
@@ -93,8 +96,7 @@ def _faces_cholesky(faces: np.ndarray) -> np.ndarray:
 def _faces_inverse(chol_faces: np.ndarray) -> np.ndarray:
     if chol_faces.shape[1] == 1:
         return 1.0 / chol_faces
-    # the inverse of a lower triangle is lower triangular: drop the rounding noise
-    return np.tril(small_inverse(chol_faces))
+    return lower_inverse_faces(chol_faces)
 
 
 class BlockedCholesky:
@@ -288,6 +290,9 @@ class BlockedCholesky:
             t = self.off.get((i, j))
             if t is None or not t.flags.c_contiguous:  # C-ordered, as plans and BLAS want
                 t = np.empty(a.shape)
+            if j == 0 and self.ncoef[0] > 1 and a.size <= _SCALE_SOLVE_SIZE:
+                self.off[(i, 0)] = self._scale_solve_first(a, lams[i], lams[0], t)
+                return
             scale_dense(a, lams[i], lams[j], out=t)
             for k in range(j):
                 self._subtract_fill(t, i, j, k)
@@ -296,6 +301,26 @@ class BlockedCholesky:
         # a sparse block of L (dense_a gives the others dense)
         vals = scale_sparse(a, lams[i], lams[j])
         self.off[(i, j)] = a.like(self._right_solve_blocks(vals, a.cols, j))
+
+    def _scale_solve_first(self, a: np.ndarray, lam_i: np.ndarray, lam_0: np.ndarray,
+                           out: np.ndarray) -> np.ndarray:
+        """``L[i,0] = (I kron lam_i)' a (I kron lam_0) L_00^{-T}`` for a dense block ``a``
+        of A below the first term (which has no fill to subtract), into ``out``.
+
+        Per column level c the right factors make one k x k matrix ``lam_0 L_c^{-T}``:
+        one batched product over the columns instead of two (kb07's 128 x 224 block:
+        115-175 against 250-295 us) and no transposed copy of the result.
+        """
+        r, k = a.shape[0], lam_0.shape[0]
+        right = np.matmul(lam_0, self.diag_inv[0].transpose(0, 2, 1))
+        ki = lam_i.shape[0]
+        if ki == 1:
+            left = a * lam_i[0, 0]
+        else:
+            left = np.matmul(lam_i.T, a.reshape(-1, ki, a.shape[1])).reshape(a.shape)
+        np.matmul(left.reshape(r, -1, k).transpose(1, 0, 2), right,
+                  out=out.reshape(r, -1, k).transpose(1, 0, 2))
+        return out
 
     def _right_solve(self, t: np.ndarray, j: int) -> np.ndarray:
         """``t L_jj^{-T}`` for a dense temporary t (overwritten)."""
