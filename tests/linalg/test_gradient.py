@@ -112,44 +112,62 @@ def test_gradient_with_a_block_of_A_stored_dense(reml, route) -> None:
     np.testing.assert_allclose(grad, grad_ref, rtol=1e-9, atol=1e-9 * np.abs(grad_ref).max())
 
 
+@pytest.mark.parametrize("dense_route", [False, True])
 @pytest.mark.parametrize("direct_fill", [0.0, 2.0])
 @pytest.mark.parametrize("with_x", [True, False])
 @pytest.mark.parametrize("mode", ["chosen", "none", "sparse", "dense", "split"])
 @pytest.mark.parametrize("name", list(FACTOR_CASES))
 def test_logdet_blocks_match_the_dense_reference(name, mode, with_x, direct_fill,
-                                                monkeypatch) -> None:
+                                                dense_route, monkeypatch) -> None:
     # The first term's blocks read L_T0' Omega L_T0 through every kind of fill plan
-    # (the transposed products) or without plans: the same as M^{-1} Lambda' A formed
-    # densely.
+    # (the transposed products), without plans, or by the triangular solve of the
+    # dense route (forced on or off, whatever the blocks): the same as M^{-1} Lambda' A
+    # formed densely.
     monkeypatch.setattr(products, "_DIRECT_FILL", direct_fill)
     chol, lams = factor_with_plans(name, mode)
     assert chol.update(lams)
     grad = gradient.ObjectiveGradient(chol, with_x)
+    grad.route.dense = dense_route
     for a, b in zip(grad.logdet(lams), dense_logdet_blocks(chol, lams, with_x), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
     # Z' res from A's blocks equals Lambda^{-T} u (the normal equations of u)
     beta = chol.fixed_effects()
     u = chol.spherical_effects(beta)
-    for lam, uj, a in zip(lams, u, grad.residual_products(lams, u, beta), strict=True):
+    from_a = gradient.residual_products_from_a(chol, lams, u, beta)
+    for lam, uj, a in zip(lams, u, from_a, strict=True):
         g = uj.reshape(-1, lam.shape[0])
         b = np.linalg.solve(lam.T, g.T @ g)
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-8 * np.abs(b).max())
 
 
+@pytest.mark.parametrize("dense_route", [False, True])
 @pytest.mark.parametrize("with_x", [True, False])
 @pytest.mark.parametrize("name", ["vector crossed", "vector three crossed", "k0 = 3",
                                   "scalar first, vector later"])
-def test_logdet_blocks_with_a_singular_first_template(name, with_x) -> None:
+def test_logdet_blocks_with_a_singular_first_template(name, with_x, dense_route) -> None:
     # The first term's formula needs no inverse of its template: a zero diagonal
-    # there (and the whole template at zero) against the dense reference.
+    # there (and the whole template at zero) against the dense reference, by either
+    # way of forming H_g.
     chol, lams = factor_with_plans(name, "chosen")
     for zero in (np.s_[-1, -1], np.s_[:, :]):
         lams[0] = lams[0].copy()
         lams[0][zero] = 0.0
         assert chol.update(lams)
         grad = gradient.ObjectiveGradient(chol, with_x)
+        grad.route.dense = dense_route
         for a, b in zip(grad.logdet(lams), dense_logdet_blocks(chol, lams, with_x), strict=True):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-10 * np.abs(b).max())
+
+
+def test_dense_route_is_chosen_where_every_block_is_dense() -> None:
+    # fully crossed terms without fill plans: the triangular solve; with plans (or a
+    # sparse block below the first term) the products
+    chol, _ = factor_with_plans("vector three crossed", "none")
+    assert gradient.ObjectiveGradient(chol, True).route.dense
+    chol, _ = factor_with_plans("vector three crossed", "sparse")
+    assert not gradient.ObjectiveGradient(chol, True).route.dense
+    chol, _ = factor_with_plans("nested then crossed", "none")
+    assert not gradient.ObjectiveGradient(chol, False).route.dense
 
 
 def test_trace_route_cost_counts_the_plans() -> None:

@@ -35,6 +35,8 @@ This module knows the factor's storage (linalg/cholesky.py) but not the model.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from mixedmodels.linalg.blocks import (
@@ -50,6 +52,7 @@ from mixedmodels.linalg.cholesky import BlockedCholesky, CrossProducts
 from mixedmodels.linalg.dense import (
     add_gram_transpose_lower,
     inverse_lower_inplace,
+    invert_lower_inplace,
     left_solve,
     left_solve_transpose,
     mirror_lower,
@@ -75,6 +78,12 @@ def _term_starts(chol: BlockedCholesky) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(sizes)]).astype(int)
 
 
+@functools.cache
+def _lower_mask(n: int) -> np.ndarray:
+    """The n x n lower triangle of ones (diagonal included), zeros above."""
+    return np.tri(n)
+
+
 def gradient_cost(chol: BlockedCholesky, with_x: bool) -> tuple[int, float]:
     """Order of the dense block T and an estimate of one gradient (by the trace route)
     in flops of dense BLAS: ``potri`` of T and the transposed fill of T."""
@@ -96,6 +105,7 @@ class _Trailing:
         # T's blocks in order: the later terms, then X
         self.blocks = list(range(1, self.m)) + ([self.m] if with_x and self.p else [])
         self._lead: np.ndarray | None = None  # potri's buffer, reused
+        self._whole: np.ndarray | None = None  # dense_factor's buffer, reused
 
     def rows(self, j: int) -> slice:
         """Term j's rows of T (``j == m``: the fixed effects')."""
@@ -126,6 +136,20 @@ class _Trailing:
                     out[r0:r0 + nb, c0:c0 + nc] = self._block(b, c)
                 c0 += nc
             r0 += nb
+        return out
+
+    def dense_factor(self) -> np.ndarray:
+        """``L_TT`` as one dense array, zero above the diagonal (a buffer of this
+        object's, overwritten at each call)."""
+        if self._whole is None:
+            self._whole = np.zeros((self.mt, self.mt))
+        out = self._whole
+        for i, b in enumerate(self.blocks):
+            rows = self.rows(b)
+            for c in self.blocks[: i + 1]:
+                out[rows, self.rows(c)] = self._block(b, c)
+        # the factor's diagonal blocks can hold other values above their diagonal
+        np.multiply(out, _lower_mask(self.mt), out=out)
         return out
 
     def inverse(self) -> _Omega:
@@ -199,16 +223,55 @@ class _Omega:
         return np.tril(s) + np.tril(s, -1).T
 
 
+class _InverseFactor:
+    """``L_TT^{-1}``, for the diagonal faces of ``Omega_TT = L_TT^{-T} L_TT^{-1}``."""
+
+    def __init__(self, tail: _Trailing, inverse: np.ndarray) -> None:
+        self.tail = tail
+        self.inverse = inverse  # zero above the diagonal
+
+    def face_sum(self, j: int) -> np.ndarray:
+        """``S_j``: the diagonal faces of ``Omega[j, j]`` summed over term j's levels,
+        ``sum_g L^{-1}[:, g]' L^{-1}[:, g]`` over T's rows at or below term j's."""
+        rows = self.tail.rows(j)
+        k = self.tail.chol.ncoef[j]
+        cols = self.inverse[rows.start:, rows].reshape(-1, k)
+        return cols.T @ cols
+
+
 def residual_products(chol: BlockedCholesky, lams: list[np.ndarray], u: list[np.ndarray],
                       beta: np.ndarray) -> list[np.ndarray]:
-    """Per term, ``sum_g (Z' res)_(g, r) u_(g, c)`` as a k x k array [r, c], with
-    ``Z' res = Z' y - Z' X beta - Z' Z Lambda u`` from A's blocks (the factor's dense
-    copies where it has them; no inverse of a template: valid for every theta)."""
+    """Per term, ``sum_g (Z' res)_(g, r) u_(g, c)`` as a k x k array [r, c].
+
+    u solves the normal equations ``Lambda' Z' res = u``, so for a template whose
+    diagonal is at least ``TRACE_MIN_DIAGONAL`` this is ``lambda^{-T} U'U`` (U: the
+    term's u by levels); for the others :func:`residual_products_from_a`.
+    """
+    out: list[np.ndarray | None] = []
+    for lam, uj in zip(lams, u, strict=True):
+        if np.abs(np.diagonal(lam)).min() < TRACE_MIN_DIAGONAL:
+            out.append(None)
+            continue
+        g = uj.reshape(-1, lam.shape[0])
+        out.append(left_solve_transpose(lam, g.T @ g))
+    rest = [j for j, o in enumerate(out) if o is None]
+    if rest:
+        for j, o in zip(rest, residual_products_from_a(chol, lams, u, beta, rest), strict=True):
+            out[j] = o
+    return out
+
+
+def residual_products_from_a(chol: BlockedCholesky, lams: list[np.ndarray],
+                             u: list[np.ndarray], beta: np.ndarray,
+                             terms: list[int] | None = None) -> list[np.ndarray]:
+    """:func:`residual_products` for ``terms`` (default: all) with ``Z' res = Z' y -
+    Z' X beta - Z' Z Lambda u`` from A's blocks (the factor's dense copies where it
+    has them; no inverse of a template: valid for every theta)."""
     A = chol.A
     m, p = len(A.diag), A.xx.shape[0] - 1
     v = [(u[j].reshape(-1, lams[j].shape[0]) @ lams[j].T) for j in range(m)]
     out = []
-    for j in range(m):
+    for j in range(m) if terms is None else terms:
         zres = A.xz[j][p] - A.xz[j][:p].T @ beta
         zres -= np.matmul(A.diag[j], v[j][:, :, None]).ravel()
         for i in range(m):
@@ -270,6 +333,10 @@ class _TraceRoute:
         self.m = chol.m
         self.l0, self.k0 = chol.nlevels[0], chol.ncoef[0]
         self.blocks = tail.blocks
+        # every block of A~_T0 dense and no fill plan: V's triangular solve
+        # (dense_fill_adjoint) beats the products of fill_adjoint
+        self.dense = not any(chol.plans.get((b, c)) for b, c in self._pairs() if b < self.m) \
+            and all(isinstance(self._a_t0(b), np.ndarray) for b in self.blocks)
 
     def _a_t0(self, b: int) -> np.ndarray | SparseBlock:
         """Block b of ``A~_T0``, dense where L stores it dense (the factor's copy:
@@ -315,18 +382,31 @@ class _TraceRoute:
         scale_dense(np.ascontiguousarray(sig), lam_b.T, lam_c.T, out=out)
         return out
 
-    def first_term(self, omega: _Omega | None, lams: list[np.ndarray]) -> np.ndarray:
+    def first_term(self, h: np.ndarray, lams: list[np.ndarray]) -> np.ndarray:
         """``G_0 = sum_g (M^{-1})_gg lambda_0' A_gg + (M^{-1})_gT Lambda_T' A_Tg``.
 
-        With ``H_g = A_Tg' Lambda_T Omega_TT Lambda_T' A_Tg`` and ``F_g = (L_g L_g')^{-1}``
-        the diagonal face is ``F_g + F_g lambda_0' H_g lambda_0 F_g`` and the second
-        part ``-F_g lambda_0' H_g``: no inverse of ``lambda_0`` (a singular first
-        template is fine) and no cancellation near 0.
+        With ``H_g = A_Tg' Lambda_T Omega_TT Lambda_T' A_Tg`` (``h``, ``(l0, k0, k0)``)
+        and ``F_g = (L_g L_g')^{-1}`` the diagonal face is ``F_g + F_g lambda_0' H_g
+        lambda_0 F_g`` and the second part ``-F_g lambda_0' H_g``: no inverse of
+        ``lambda_0`` (a singular first template is fine) and no cancellation near 0.
         """
+        chol = self.chol
+        inv0 = chol.diag_inv[0]  # L_g^{-1}
+        f = np.matmul(inv0.transpose(0, 2, 1), inv0)
+        lam_t = lams[0].T
+        f_lam = np.matmul(f, lam_t)  # F_g lambda_0'
+        own = np.matmul(f_lam, chol.A.diag[0])  # F_g lambda_0' A_gg
+        inner = np.matmul(lams[0], own)
+        inner -= np.eye(own.shape[1])  # lambda_0 F_g lambda_0' A_gg - I
+        return np.add.reduce(own + np.matmul(f_lam, np.matmul(h, inner)), axis=0)
+
+    def fill_adjoint(self, omega: _Omega, lams: list[np.ndarray]) -> np.ndarray:
+        """``H_g = A_Tg' Lambda_T Omega_TT Lambda_T' A_Tg`` for every level g of the first
+        term, ``(l0, k0, k0)``, by the fill plans run backwards where the factor has
+        them and by products with A's blocks elsewhere."""
         chol, l0, k0, m = self.chol, self.l0, self.k0, self.m
         h = np.zeros((l0, k0, k0))
-        for b, c in self._pairs():  # none without T (then omega is None)
-            assert omega is not None
+        for b, c in self._pairs():
             both = 1.0 if b == c else 2.0  # the pair (c, b) of the symmetric sum
             plan = chol.plans.get((b, c)) if b < m else None
             if plan is not None and plan.sparse is not None:
@@ -344,14 +424,7 @@ class _TraceRoute:
             elif plan.dense is not None:
                 w = self._weights(both * sig, b, c, lams)
                 h += plan.dense.adjoint(w, chol.A.off[(b, 0)], chol.A.off[(c, 0)], k0, l0)
-        h = 0.5 * (h + h.transpose(0, 2, 1))
-        inv0 = chol.diag_inv[0]  # L_g^{-1}
-        f = np.matmul(inv0.transpose(0, 2, 1), inv0)
-        lam_t = lams[0].T
-        f_lam = np.matmul(f, lam_t)  # F_g lambda_0'
-        own = np.matmul(f, np.matmul(lam_t, chol.A.diag[0]))  # F_g lambda_0' A_gg
-        faces = own + np.matmul(f_lam, np.matmul(h, np.matmul(lams[0], own)))
-        return np.add.reduce(faces - np.matmul(f_lam, h), axis=0)
+        return 0.5 * (h + h.transpose(0, 2, 1))
 
     def _a_tt(self, b: int, j: int) -> np.ndarray:
         """``A~[b, j]`` dense, for b a later term or X (``b == m``) and j a later term
@@ -407,11 +480,42 @@ class _TraceRoute:
         sig = omega.band(j)
         return np.einsum("gat,tgb->ab", sig.reshape(l, k, -1), q.reshape(-1, l, k))
 
+    def dense_fill_adjoint(self, lams: list[np.ndarray]) -> tuple[np.ndarray, _InverseFactor]:
+        """``H_g`` (as :meth:`fill_adjoint`) and ``L_TT^{-1}`` where A's blocks below
+        the first term are dense: with ``V = L_TT^{-1} Lambda_T' A~_T0`` (one
+        triangular solve), ``H_g = V_g' V_g``, since ``Omega_TT = L_TT^{-T} L_TT^{-1}``.
+
+        Half the products of :meth:`fill_adjoint` on dense blocks (``m_T^2 q_0``
+        multiply-adds against about twice that, kb07's T of order 136 against 224
+        columns) and ``trtri`` instead of ``potri``.
+        """
+        tail, l0, k0 = self.tail, self.l0, self.k0
+        lower = tail.dense_factor()
+        right = np.empty((tail.mt, l0 * k0))  # Lambda_T' A~_T0
+        for b in self.blocks:
+            a = as_dense(self._a_t0(b))
+            part = right[tail.rows(b)]
+            if b == self.m:
+                part[...] = a
+            else:
+                k = lams[b].shape[0]
+                np.matmul(lams[b].T, a.reshape(-1, k, a.shape[1]),
+                          out=part.reshape(-1, k, a.shape[1]))
+        v = left_solve(lower, right).reshape(tail.mt, l0, k0)
+        return level_products(v, v), _InverseFactor(tail, invert_lower_inplace(lower))
+
     def logdet(self, lams: list[np.ndarray], kinds: list[str]) -> list[np.ndarray]:
         """``G_j`` per term, by the kind of each later term (:func:`_later_kinds`)."""
         chol = self.chol
-        omega = self.tail.inverse() if self.blocks else None
-        out = [self.first_term(omega, lams)]
+        omega: _Omega | _InverseFactor | None = None
+        if not self.blocks:
+            h = np.zeros((self.l0, self.k0, self.k0))
+        elif self.dense and "singular" not in kinds:
+            h, omega = self.dense_fill_adjoint(lams)
+        else:
+            omega = self.tail.inverse()
+            h = self.fill_adjoint(omega, lams)
+        out = [self.first_term(h, lams)]
         faces = None
         for j in range(1, self.m):
             l, k = chol.nlevels[j], chol.ncoef[j]
@@ -423,7 +527,7 @@ class _TraceRoute:
                 out.append(self.later_term(omega, lams, j, faces))
             else:
                 s_j = omega.face_sum(j)
-                out.append(np.linalg.solve(lams[j].T, (l * np.eye(k) - s_j).T).T)
+                out.append(right_solve(lams[j], l * np.eye(k) - s_j))
         return out
 
 
