@@ -86,9 +86,14 @@ def _lower_mask(n: int) -> np.ndarray:
 
 def gradient_cost(chol: BlockedCholesky, with_x: bool) -> tuple[int, float]:
     """Order of the dense block T and an estimate of one gradient (by the trace route)
-    in flops of dense BLAS: ``potri`` of T and the transposed fill of T."""
+    in flops of dense BLAS: ``potri`` of T and the transposed fill of T, or where every
+    block below the first term is dense, ``trtri`` of T and the triangular solve."""
     tail = _Trailing(chol, with_x)
-    return tail.mt, float(tail.mt) ** 3 + _TraceRoute(tail).cost()
+    route = _TraceRoute(tail)
+    mt = float(tail.mt)
+    if route.dense:
+        return tail.mt, mt**3 / 3.0 + mt**2 * route.l0 * route.k0
+    return tail.mt, mt**3 + route.cost()
 
 
 class _Trailing:
