@@ -29,6 +29,10 @@ and triangular solves for the rest (:class:`_Omega`). No off-diagonal block of
 * ``Z' res`` from A's blocks: ``Z'y - Z'X beta - Z'Z Lambda u``.
 
 A gradient costs ``potri`` of T plus about one fill; :func:`gradient_cost` estimates it.
+Where every block of ``A~_T0`` is dense and the factor has no fill plan (fully crossed
+designs such as kb07's), ``H_g = V_g' V_g`` with ``V = L_TT^{-1} Lambda_T' A~_T0`` (one
+triangular solve) and the ``S_j`` from ``L_TT^{-1}`` (``trtri``) instead
+(:meth:`_TraceRoute.dense_fill_adjoint`): half the products, no ``Omega_TT``.
 
 This module knows the factor's storage (linalg/cholesky.py) but not the model.
 """
