@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import mixedmodels as mm
+from mixedmodels import start
 from mixedmodels.model import START_FLOOR, LinearMixedModel
 from mixedmodels.start import moment_theta, relative_covariances
 
@@ -215,6 +216,20 @@ def test_moment_covariances_are_consistent_on_a_crossed_design(weights):
     # the estimator is unbiased (noisy on 60 and 40 levels) and close to the REML optimum
     np.testing.assert_allclose(ratios, fit.theta**2, rtol=0.1)
     np.testing.assert_allclose(ratios, [4.0, 1.0], rtol=0.5)
+
+
+@pytest.mark.parametrize("keep", [0.6, 1.0])
+def test_moment_covariances_through_dense_pairs_equal_the_per_pair_ones(keep, monkeypatch):
+    # the level pairs of an off-diagonal block through dense BLAS products (every pair,
+    # missing ones adding 0) or one product per nonzero pair: the same equations
+    data = _crossed(na=30, nb=20, keep=keep)
+    model = LinearMixedModel.from_formula("y ~ x + (1 + x | a) + (1 + x | b)", data)
+    monkeypatch.setattr(start, "DENSE_PAIRS", 0.0)
+    dense = relative_covariances(model.A, model.n)
+    monkeypatch.setattr(start, "DENSE_PAIRS", np.inf)
+    pairs = relative_covariances(model.A, model.n)
+    for d, p in zip(dense, pairs, strict=True):
+        np.testing.assert_allclose(d, p, rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize(

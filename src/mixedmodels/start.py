@@ -56,6 +56,12 @@ START_MIN_EIGENVALUE = 0.01
 # Z_i below which it adds no rank to the within-level fit (the moment start's
 # residual degrees of freedom).
 WITHIN_RANK_TOL = 1e-10
+# A sparse block of A with at least this fraction of its level pairs, and at most
+# DENSE_PAIRS_MAX_SIZE entries when dense, enters the moment equations through dense
+# products over every pair (kb07's fully crossed 56 x 32 levels of 4 x 4 blocks:
+# relative_covariances 3.6 -> 2.0 ms) instead of one tiny product per nonzero pair.
+DENSE_PAIRS = 0.25
+DENSE_PAIRS_MAX_SIZE = 1 << 21
 # Faces Z_i'Z_i with a squared Cholesky pivot below this fraction of its diagonal entry
 # are taken as rank deficient (a level with fewer rows than coefficients).
 RANK_TOL = 1e-8
@@ -265,13 +271,15 @@ def relative_covariances(A: CrossProducts, n: int) -> list[np.ndarray] | None:
             _add_pair(system, k, k, g, h, vv[k], aa[k], offset)
         for (i, j), block in A.off.items():
             ki, kj = sizes[i], sizes[j]
-            if isinstance(block, np.ndarray):
-                li, lj = A.diag[i].shape[0], A.diag[j].shape[0]
-                dense = block.reshape(li, ki, lj, kj)
-                g_ij = np.einsum("lab,lbjc->ljac", finv[i], dense).reshape(-1, ki, kj)
-                g_ji = np.einsum("jcd,lbjd->jlcb", finv[j], dense).reshape(-1, kj, ki)
-                h_ij = np.einsum("laq,jqc->ljac", v[i], a[j]).reshape(-1, ki, kj)
-                h_ji = np.einsum("jcq,lqa->jlca", v[j], a[i]).reshape(-1, kj, ki)
+            li, lj = A.diag[i].shape[0], A.diag[j].shape[0]
+            if isinstance(block, np.ndarray) or (
+                    len(block.rows) >= DENSE_PAIRS * li * lj
+                    and li * ki * lj * kj <= DENSE_PAIRS_MAX_SIZE):
+                # every level pair (g is 0 where Z_il'Z_jm is: no contribution), by
+                # BLAS products instead of one tiny product per pair
+                g_ij, h_ij = _dense_pair_products(A.dense_off(i, j), finv[i], v[i], a[j])
+                g_ji, h_ji = _dense_pair_products(
+                    np.ascontiguousarray(A.dense_off(i, j).T), finv[j], v[j], a[i])
             else:
                 g_ij = np.matmul(finv[i][block.rows], block.data)
                 g_ji = np.matmul(finv[j][block.cols], block.data.transpose(0, 2, 1))
@@ -294,6 +302,20 @@ def relative_covariances(A: CrossProducts, n: int) -> list[np.ndarray] | None:
         return None
     return [_unvech(solution[_rows(k, offset)], sizes[k]) / solution[0]
             for k in range(nterm)]
+
+
+def _dense_pair_products(block: np.ndarray, finv: np.ndarray, v: np.ndarray,
+                         a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``g_lj = F_l^-1 Z_kl'Z_mj`` and ``h_lj = v_l a_j`` for every level pair (l, j) of
+    a dense block ``Z_k'Z_m`` (``(l_k k_k, l_m k_m)``), as ``(l_k l_m, k_k, k_m)``
+    arrays in row-level-major order."""
+    lk, kk, p = v.shape
+    lm, km = a.shape[0], a.shape[2]
+    g = np.matmul(finv, block.reshape(lk, kk, lm * km)).reshape(lk, kk, lm, km)
+    h = (v.reshape(lk * kk, p) @ a.transpose(1, 0, 2).reshape(p, lm * km)).reshape(
+        lk, kk, lm, km)
+    return (g.transpose(0, 2, 1, 3).reshape(-1, kk, km),
+            h.transpose(0, 2, 1, 3).reshape(-1, kk, km))
 
 
 def _weighting_factor(faces: np.ndarray) -> np.ndarray:

@@ -86,6 +86,18 @@ class CrossProducts:
         """The same Z blocks with new ``[X y]`` blocks (for a new response)."""
         return CrossProducts(self.diag, self.off, xz, xx, self.z_cache)
 
+    def dense_off(self, i: int, j: int) -> np.ndarray:
+        """Block (i, j) of ``off`` as a dense array, made once per Z (in ``z_cache``)
+        where it is sparse."""
+        a = self.off[(i, j)]
+        if not isinstance(a, SparseBlock):
+            return a
+        cache = self.z_cache.setdefault("dense_off", {})
+        dense = cache.get((i, j))
+        if dense is None:
+            dense = cache[(i, j)] = a.toarray()
+        return dense
+
 
 def _faces_cholesky(faces: np.ndarray) -> np.ndarray:
     if faces.shape[1] == 1:
@@ -165,11 +177,7 @@ class BlockedCholesky:
         a = self.A.off[(i, j)]
         if not isinstance(a, SparseBlock) or self.sparse_off[(i, j)]:
             return a
-        cache = self.A.z_cache.setdefault("dense_off", {})
-        dense = cache.get((i, j))
-        if dense is None:
-            dense = cache[(i, j)] = a.toarray()
-        return dense
+        return self.A.dense_off(i, j)
 
     def _make_plans(self) -> dict[tuple[int, int], FillPlan]:
         """Precomputed ``L[i,0] L[j,0]'`` for dense targets, where cheaper than the
