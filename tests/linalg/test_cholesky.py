@@ -91,3 +91,31 @@ def test_structure_of_nested_and_crossed():
     crossed = factor_design(rng, n, CASES["crossed scalar"])
     chol = BlockedCholesky(cross_products(*crossed, [20, 7], xy))
     assert chol.describe()[2] == "L[1,1]: dense"
+
+
+def test_updates_that_keep_the_first_template_equal_a_fresh_factor():
+    # the first term's faces are kept while its template is unchanged; any update
+    # sequence gives the factor of a fresh object, to the bit
+    rng = np.random.default_rng(11)
+    terms = CASES["crossed vector"]
+    n = 200
+    codes, z = factor_design(rng, n, terms)
+    nlevels = [t[0] for t in terms]
+    xy = np.column_stack([np.ones(n), rng.normal(size=(n, 2))])
+    A = cross_products(codes, z, nlevels, xy)
+    chol = BlockedCholesky(A)
+    first = random_template(rng, 2, 0.1)
+    other = random_template(rng, 2, 0.1)
+    sequence = [[first, random_template(rng, 3, 0.1)], [first, random_template(rng, 3, 0.1)],
+                [other, random_template(rng, 3, 0.1)], [first, random_template(rng, 3, 0.1)]]
+    # a failed update (a non-finite first template) in between forgets the faces
+    bad = np.full((2, 2), np.nan)
+    assert not chol.update([bad, sequence[0][1]])
+    for lams in sequence:
+        assert chol.update(lams)
+        fresh = BlockedCholesky(A)
+        assert fresh.update(lams)
+        for a, b in [(chol.pwrss(), fresh.pwrss()), (chol.logdet_random(), fresh.logdet_random()),
+                     (chol.logdet_fixed(), fresh.logdet_fixed())]:
+            assert a == b
+        np.testing.assert_array_equal(chol.off[(1, 0)], fresh.off[(1, 0)])

@@ -135,6 +135,8 @@ class BlockedCholesky:
         self.plans: dict[tuple[int, int], FillPlan] = dict(A.z_cache["fill_plans"])
         self._lams: list[np.ndarray] = []
         self._faces0: np.ndarray | None = None
+        # the first template and A's faces that diag[0] and diag_inv[0] hold
+        self._first_at: tuple[bytes, np.ndarray] | None = None
         self.diag: list[np.ndarray] = [np.empty(0)] * self.m
         self.diag_inv: list[np.ndarray | None] = [None] * self.m
         self.off: dict[tuple[int, int], Block] = {}
@@ -257,7 +259,10 @@ class BlockedCholesky:
         self._faces0 = None
         try:
             for j in range(self.m):
-                self._update_diagonal(j, lams[j])
+                if j == 0:
+                    self._update_first(lams[0])
+                else:
+                    self._update_diagonal(j, lams[j])
                 for i in range(j + 1, self.m):
                     self._update_off(i, j, lams)
                 t = scale_columns(A.xz[j], lams[j])
@@ -271,6 +276,18 @@ class BlockedCholesky:
         except np.linalg.LinAlgError:
             return False
         return True
+
+    def _update_first(self, lam: np.ndarray) -> None:
+        """The first term's faces, unless they hold ``lam`` already: they depend on its
+        template and ``A.diag[0]`` alone, and stay where only later terms' parameters
+        moved (the convergence check's Hessian steps them one at a time)."""
+        key = lam.tobytes()
+        first = self._first_at
+        if first is not None and first[0] == key and first[1] is self.A.diag[0]:
+            return
+        self._first_at = None
+        self._update_diagonal(0, lam)
+        self._first_at = (key, self.A.diag[0])
 
     def _update_diagonal(self, j: int, lam: np.ndarray) -> None:
         faces = scale_faces(self.A.diag[j], lam)
