@@ -131,3 +131,17 @@ def test_chunk_counts_without_generating(name, lower_only):
         assert len(gen) > 2
         generated = [len(gen.chunk(i)[2]) for i in range(len(gen))]
         assert list(gen.counts()) == generated
+
+
+def test_sparse_block_toarray_matches_its_csr_and_makes_no_pattern():
+    # the dense matrix is placed block by block; the CSR pattern is made only when the
+    # CSR form (or a block like it) is asked for, and holds the same values
+    rng = np.random.default_rng(5)
+    rows, cols = np.array([0, 2, 1, 2, 3]), np.array([0, 0, 1, 1, 2])
+    block = SparseBlock(rows, cols, rng.normal(size=(5, 2, 3)), 4, 3)
+    dense = block.toarray()
+    assert block._pattern_of is None
+    np.testing.assert_array_equal(dense, block.tocsr().toarray())
+    other = block.like(rng.normal(size=(5, 2, 3)))
+    assert other._perm is block._perm  # the pattern is shared
+    np.testing.assert_array_equal(other.toarray(), other.tocsr().toarray())
