@@ -66,6 +66,11 @@ def _python_loop() -> None:
     items.sort()
 
 
+def python_speed() -> float:
+    """The Python loop alone, in microseconds (cheap enough to take before each model)."""
+    return round(_median_seconds(_python_loop, 21) * 1e6, 1)
+
+
 def machine_speed() -> dict[str, float]:
     """The machine's speed now: BLAS GFlop/s (one thread, all) and the Python loop."""
     import numpy as np
@@ -77,7 +82,7 @@ def machine_speed() -> dict[str, float]:
     return {
         "blas_gflops_1": round(flops / _cholesky_seconds(a, 1) / 1e9, 1),
         "blas_gflops_all": round(flops / _cholesky_seconds(a, None) / 1e9, 1),
-        "python_us": round(_median_seconds(_python_loop, 21) * 1e6, 1),
+        "python_us": python_speed(),
     }
 
 

@@ -208,9 +208,13 @@ def markdown(results: list[dict], info: dict) -> str:
         f"{_fmt_speed(info.get('speed_before'))}; after the last: "
         f"{_fmt_speed(info.get('speed_after'))}.",
         "",
+        "The Python loop's time just before each model (us) is in the last column: the",
+        "machine's speed at the time of that model's fits.",
+        "",
         "| model | n | theta | time | evals | of them gradients | ms/eval | ms/gradient | "
-        "peak RSS | lme4 | x lme4 | objective - lme4's | MixedModels.jl (published) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "peak RSS | lme4 | x lme4 | objective - lme4's | MixedModels.jl (published) | "
+        "Python loop |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lme4 = r.get("lme4", {})
@@ -221,7 +225,8 @@ def markdown(results: list[dict], info: dict) -> str:
             f"| {r['name']} | {r['nobs']:,} | {r['ntheta']} | {_fmt_time(r['seconds'])} | "
             f"{r['feval']} | {r['ngrad']} | {r['ms_per_eval']:.2f} | "
             f"{_fmt_ms(r['ms_per_gradient'])} | {r['peak_rss_mb']:.0f} MB | {lt} | "
-            f"{ratio} | {diff} | {r['reference'] or '-'} |"
+            f"{ratio} | {diff} | {r['reference'] or '-'} | "
+            f"{r.get('python_us_before', '-')} |"
         )
     sm = [r for r in results if "statsmodels" in r]
     if sm:
@@ -260,7 +265,7 @@ def main() -> None:
         return
     names = args.names or [b.name for b in BENCHMARKS]
     use_lme4 = not args.no_lme4 and shutil.which("Rscript") is not None
-    from calibrate import machine_speed
+    from calibrate import machine_speed, python_speed
 
     before = machine_speed()
     print(f"machine speed before: {_fmt_speed(before)}", flush=True)
@@ -274,13 +279,16 @@ def main() -> None:
             Path(args.markdown).write_text(markdown(results, info))
 
     for name in names:
+        speed = python_speed()  # the machine drifts within a run: recorded per model
         r = run_one(name, use_lme4, args.statsmodels)
+        r["python_us_before"] = speed
         results.append(r)
         extra = f"  lme4 x{r['ratio_lme4']:.1f}" if "ratio_lme4" in r else ""
         print(f"{name:16s} {_fmt_time(r['seconds']):>10s}  {r['feval']:4d} evals "
               f"({r['ngrad']} gradients)  {r['ms_per_eval']:8.2f} ms/eval  "
               f"{_fmt_ms(r['ms_per_gradient']):>8s} ms/gradient  "
-              f"{r['peak_rss_mb']:7.0f} MB{extra}", flush=True)
+              f"{r['peak_rss_mb']:7.0f} MB{extra}  (Python loop {speed:.0f} us before)",
+              flush=True)
         # written after every model, so a long run that is stopped keeps what it measured
         write({**machine(), "speed_before": before})
     after = machine_speed()
