@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 
 import numpy as np
 from scipy.linalg.blas import dsyrk, dtrsm
@@ -160,14 +161,7 @@ def inverse_lower_inplace(a: np.ndarray) -> np.ndarray:
     numpy.linalg.LinAlgError
         When L is singular.
     """
-    if not a.flags.c_contiguous:
-        raise ValueError("potri needs a C-contiguous factor to work in place")
-    out, info = dpotri(a.T, lower=0, overwrite_c=1)
-    if info != 0:
-        raise np.linalg.LinAlgError(f"potri failed ({info})")
-    if not np.shares_memory(out, a):  # pragma: no cover - f2py made a copy
-        a.T[...] = out
-    return a
+    return _on_upper_view(dpotri, "potri", a)
 
 
 def invert_lower_inplace(a: np.ndarray) -> np.ndarray:
@@ -179,12 +173,19 @@ def invert_lower_inplace(a: np.ndarray) -> np.ndarray:
     numpy.linalg.LinAlgError
         When L is singular.
     """
-    if not a.flags.c_contiguous:
-        raise ValueError("trtri needs a C-contiguous factor to work in place")
     # a's Fortran view is U = L' (upper), and U^{-1} = (L^{-1})'
-    out, info = dtrtri(a.T, lower=0, overwrite_c=1)
+    return _on_upper_view(dtrtri, "trtri", a)
+
+
+def _on_upper_view(routine: Callable[..., tuple[np.ndarray, int]], name: str,
+                   a: np.ndarray) -> np.ndarray:
+    """LAPACK ``routine`` (potri, trtri) in place on the upper triangle of the Fortran
+    view of the C-ordered ``a`` (its lower triangle), raising LinAlgError on failure."""
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} needs a C-contiguous factor to work in place")
+    out, info = routine(a.T, lower=0, overwrite_c=1)
     if info != 0:
-        raise np.linalg.LinAlgError(f"trtri failed ({info})")
+        raise np.linalg.LinAlgError(f"{name} failed ({info})")
     if not np.shares_memory(out, a):  # pragma: no cover - f2py made a copy
         a.T[...] = out
     return a
