@@ -277,9 +277,10 @@ def relative_covariances(A: CrossProducts, n: int) -> list[np.ndarray] | None:
                     and li * ki * lj * kj <= DENSE_PAIRS_MAX_SIZE):
                 # every level pair (g is 0 where Z_il'Z_jm is: no contribution), by
                 # BLAS products instead of one tiny product per pair
-                g_ij, h_ij = _dense_pair_products(A.dense_off(i, j), finv[i], v[i], a[j])
-                g_ji, h_ji = _dense_pair_products(
-                    np.ascontiguousarray(A.dense_off(i, j).T), finv[j], v[j], a[i])
+                dense = A.dense_off(i, j)
+                g_ij, h_ij = _dense_pair_products(dense, finv[i], v[i], a[j])
+                g_ji, h_ji = _dense_pair_products(np.ascontiguousarray(dense.T), finv[j],
+                                                  v[j], a[i])
             else:
                 g_ij = np.matmul(finv[i][block.rows], block.data)
                 g_ji = np.matmul(finv[j][block.cols], block.data.transpose(0, 2, 1))

@@ -132,11 +132,14 @@ class _Trailing:
             return blockdiag_to_dense(d) if chol.blockdiag[b] else d
         return chol.x[c][:p] if b == m else as_dense(chol.off[(b, c)])
 
-    def _dense_rows(self, rows: list[int], cols: list[int]) -> np.ndarray:
-        """L's blocks (rows x cols) of T as one dense array (zero above the diagonal)."""
+    def _dense_rows(self, rows: list[int], cols: list[int],
+                    out: np.ndarray | None = None) -> np.ndarray:
+        """L's blocks (rows x cols) of T as one dense array, into ``out`` (zero above
+        the block diagonal: only the blocks at or below it are written) or a new one."""
         size = [self.rows(b).stop - self.rows(b).start for b in rows]
         width = [self.rows(c).stop - self.rows(c).start for c in cols]
-        out = np.zeros((sum(size), sum(width)))
+        if out is None:
+            out = np.zeros((sum(size), sum(width)))
         r0 = 0
         for b, nb in zip(rows, size, strict=True):
             c0 = 0
@@ -152,11 +155,7 @@ class _Trailing:
         object's, overwritten at each call)."""
         if self._whole is None:
             self._whole = np.zeros((self.mt, self.mt))
-        out = self._whole
-        for i, b in enumerate(self.blocks):
-            rows = self.rows(b)
-            for c in self.blocks[: i + 1]:
-                out[rows, self.rows(c)] = self._block(b, c)
+        out = self._dense_rows(self.blocks, self.blocks, out=self._whole)
         # the factor's diagonal blocks can hold other values above their diagonal
         np.multiply(out, _lower_mask(self.mt), out=out)
         return out
@@ -258,7 +257,7 @@ def residual_products(chol: BlockedCholesky, lams: list[np.ndarray], u: list[np.
     """
     out: list[np.ndarray | None] = []
     for lam, uj in zip(lams, u, strict=True):
-        if np.abs(np.diagonal(lam)).min() < TRACE_MIN_DIAGONAL:
+        if not _invertible(lam):
             out.append(None)
             continue
         g = uj.reshape(-1, lam.shape[0])
@@ -540,6 +539,12 @@ class _TraceRoute:
         return out
 
 
+def _invertible(lam: np.ndarray) -> bool:
+    """Whether the formulas with ``lambda^{-1}`` apply to a template: every diagonal
+    at least ``TRACE_MIN_DIAGONAL`` in absolute value."""
+    return bool(np.abs(lam.diagonal()).min() >= TRACE_MIN_DIAGONAL)
+
+
 def _later_kinds(lams: list[np.ndarray]) -> list[str]:
     """How the trace route treats each later term: "zero" (a scalar term at 0: its
     derivatives are 0), "invertible" (``(l I - S_j) lambda_j^{-1}``) or "singular"
@@ -547,10 +552,9 @@ def _later_kinds(lams: list[np.ndarray]) -> list[str]:
     The first term's formula needs no inverse ("any")."""
     kinds = ["any"]
     for lam in lams[1:]:
-        diagonal = np.abs(np.diagonal(lam))
-        if lam.shape == (1, 1) and diagonal[0] == 0.0:
+        if lam.shape == (1, 1) and lam[0, 0] == 0.0:
             kinds.append("zero")
-        elif diagonal.min() >= TRACE_MIN_DIAGONAL:
+        elif _invertible(lam):
             kinds.append("invertible")
         else:
             kinds.append("singular")
