@@ -119,3 +119,53 @@ def test_updates_that_keep_the_first_template_equal_a_fresh_factor():
                      (chol.logdet_fixed(), fresh.logdet_fixed())]:
             assert a == b
         np.testing.assert_array_equal(chol.off[(1, 0)], fresh.off[(1, 0)])
+
+
+@pytest.mark.parametrize("name", ["crossed scalar", "crossed vector",
+                                  "crossed vector, scalar later", "three crossed"])
+def test_folded_update_matches_the_blockwise_one(name):
+    # where every block below the first term is dense the later terms and [X y] are
+    # updated as one array; the blockwise update gives the same factor
+    rng = np.random.default_rng(5)
+    terms = CASES[name]
+    n = 200
+    codes, z = factor_design(rng, n, terms)
+    nlevels = [t[0] for t in terms]
+    xy = np.column_stack([np.ones(n), rng.normal(size=(n, 2))])
+    A = cross_products(codes, z, nlevels, xy)
+    folded, blockwise = BlockedCholesky(A), BlockedCholesky(A)
+    assert folded.fold is not None
+    blockwise.fold = None
+    for _ in range(2):
+        lams = [random_template(rng, t[1], 0.1) for t in terms]
+        assert folded.update(lams) and blockwise.update(lams)
+        for a, b in [(folded.pwrss(), blockwise.pwrss()),
+                     (folded.logdet_random(), blockwise.logdet_random()),
+                     (folded.logdet_fixed(), blockwise.logdet_fixed())]:
+            assert a == pytest.approx(b, rel=1e-12)
+        beta = folded.fixed_effects()
+        np.testing.assert_allclose(beta, blockwise.fixed_effects(), rtol=1e-10, atol=1e-13)
+        for a, b in zip(folded.spherical_effects(beta), blockwise.spherical_effects(beta),
+                        strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+        for key, block in blockwise.off.items():
+            np.testing.assert_allclose(folded.off[key], block, rtol=1e-10, atol=1e-13)
+        for j in range(1, len(terms)):
+            np.testing.assert_allclose(np.tril(folded.diag[j]), np.tril(blockwise.diag[j]),
+                                       rtol=1e-10, atol=1e-13)
+        for a, b in zip(folded.x, blockwise.x, strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(folded.xx, blockwise.xx, rtol=1e-10, atol=1e-13)
+        np.testing.assert_allclose(folded.fixed_precision_inverse(),
+                                   blockwise.fixed_precision_inverse(), rtol=1e-10)
+
+
+def test_nested_and_sparse_factors_are_not_folded():
+    rng = np.random.default_rng(2)
+    n = 100
+    xy = np.column_stack([np.ones(n), rng.normal(size=n)])
+    for name in ["nested", "three nested", "one vector"]:
+        terms = CASES[name]
+        codes, z = factor_design(rng, n, terms)
+        chol = BlockedCholesky(cross_products(codes, z, [t[0] for t in terms], xy))
+        assert chol.fold is None

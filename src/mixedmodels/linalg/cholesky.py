@@ -54,6 +54,10 @@ _IN_PLACE_SIZE = 1 << 24
 # Dense blocks below a vector-valued first term of at most this many elements are
 # scaled and solved in one pass over their columns (one temporary of their size).
 _SCALE_SOLVE_SIZE = 1 << 20
+# Where every block below the first term is dense, the later terms and [X y] are
+# updated as one dense array when it and its block beside the first term hold at most
+# this many elements each (:meth:`BlockedCholesky._update_folded`).
+_FOLD_SIZE = 1 << 20
 
 
 @dataclass
@@ -142,6 +146,15 @@ class BlockedCholesky:
         self.off: dict[tuple[int, int], Block] = {}
         self.x: list[np.ndarray] = [np.empty(0)] * self.m
         self.xx = np.empty((self.p + 1, self.p + 1))
+        self.fold = self._fold_layout()
+        if self.fold is not None:
+            n, q0 = self.fold[-1].stop, self.nlevels[0] * self.ncoef[0]
+            # the folded block of L (zero above its diagonal where never written), A's
+            # block below the first term scaled on the left, and L's block there
+            self.fold_factor = np.zeros((n, n))
+            self.fold_left = np.empty((n, q0))
+            self.fold_left[self.fold[-1]] = A.xz[0]
+            self._fold_below = np.empty((n, q0), order="F")
 
     # ------------------------------------------------------------------ structure
     def _decide_structure(self) -> None:
@@ -164,6 +177,21 @@ class BlockedCholesky:
                     and no_fill
                     and (a.is_nested() or a.density() < SPARSE_DENSITY)
                 )
+
+    def _fold_layout(self) -> list[slice] | None:
+        """The rows of each later term and of ``[X y]`` (last) in the folded block, or
+        None where the factor is not updated folded (:meth:`_update_folded`)."""
+        m = self.m
+        if m < 2 or not self.blockdiag[0] or any(self.blockdiag[1:]) or self.plans:
+            return None
+        if any(self.sparse_off.values()):
+            return None
+        sizes = [self.nlevels[j] * self.ncoef[j] for j in range(1, m)] + [self.p + 1]
+        n = sum(sizes)
+        if n * max(n, self.nlevels[0] * self.ncoef[0]) > _FOLD_SIZE:
+            return None
+        ends = np.cumsum(sizes)
+        return [slice(int(e - s), int(e)) for s, e in zip(sizes, ends, strict=True)]
 
     def dense_a(self, i: int, j: int) -> Block:
         """A's off-diagonal block (i, j), as a dense array where L stores that block
@@ -258,6 +286,9 @@ class BlockedCholesky:
         self._lams = lams
         self._faces0 = None
         try:
+            if self.fold is not None:
+                self._update_folded(lams)
+                return True
             for j in range(self.m):
                 if j == 0:
                     self._update_first(lams[0])
@@ -276,6 +307,52 @@ class BlockedCholesky:
         except np.linalg.LinAlgError:
             return False
         return True
+
+    def _update_folded(self, lams: list[np.ndarray]) -> None:
+        """The update where every block below the first term is dense (fully crossed
+        designs such as kb07's): the later terms and ``[X y]`` as one dense block T.
+
+        ``L_T0 = Lambda_T' A_T0 (I kron lambda_0) L_00^{-T}`` in one batched product
+        over the first term's levels, then ``L_TT`` from one ``syrk`` and one ``potrf``
+        of T's scaled block of A: three BLAS calls for what the blockwise update does
+        in one per block and several small ones for ``[X y]``. L's blocks are then
+        views of these arrays (the same numbers as the blockwise update computes, up
+        to rounding).
+        """
+        A, m = self.A, self.m
+        self._update_first(lams[0])
+        rows, xy = self.fold, self.fold[-1]
+        w, left, below = self.fold_factor, self.fold_left, self._fold_below
+        n, q0 = left.shape
+        for j in range(1, m):
+            r, lam, l, k = rows[j - 1], lams[j], self.nlevels[j], self.ncoef[j]
+            np.matmul(lam.T, self.dense_a(j, 0).reshape(l, k, q0),
+                      out=left[r].reshape(l, k, q0))
+            diag = w[r, r].reshape(l, k, l, k)
+            diag[...] = 0.0
+            at = np.arange(l)
+            diag[at, :, at, :] = scale_faces(A.diag[j], lam) + np.eye(k)
+            for i in range(j + 1, m):
+                scale_dense(self.dense_a(i, j), lams[i], lam, out=w[rows[i - 1], r])
+            w[xy, r] = scale_columns(A.xz[j], lam)
+        w[xy, xy] = A.xx
+        # level c's columns of L_T0 are left's times lambda_0 L_c^{-T}: in L_T0's
+        # transpose (below is Fortran-ordered) one product per level with a row-major
+        # operand (twice as fast as the same product on left's column blocks)
+        k0 = self.ncoef[0]
+        np.matmul(np.matmul(self.diag_inv[0], lams[0].T), left.T.reshape(-1, k0, n),
+                  out=below.T.reshape(-1, k0, n))
+        subtract_gram_lower(w, below)
+        cholesky_lower_inplace(w)
+        for j in range(1, m):
+            r = rows[j - 1]
+            self.diag[j] = w[r, r]
+            self.off[(j, 0)] = below[r]
+            for i in range(j + 1, m):
+                self.off[(i, j)] = w[rows[i - 1], r]
+            self.x[j] = w[xy, r]
+        self.x[0] = below[xy]
+        self.xx = np.tril(w[xy, xy])  # as small_cholesky gives it: zero above
 
     def _update_first(self, lam: np.ndarray) -> None:
         """The first term's faces, unless they hold ``lam`` already: they depend on its
@@ -416,6 +493,8 @@ class BlockedCholesky:
     def spherical_effects(self, beta: np.ndarray) -> list[np.ndarray]:
         """The conditional modes ``u`` (one flat array per term) at the current theta."""
         p = self.p
+        if self.fold is not None:
+            return self._folded_spherical(beta)
         v = [self.x[j][p, :] - self.x[j][:p, :].T @ beta for j in range(self.m)]
         u: list[np.ndarray] = [np.empty(0)] * self.m
         for j in range(self.m - 1, -1, -1):
@@ -424,6 +503,19 @@ class BlockedCholesky:
                 rhs -= transpose_times_vector(self.off[(i, j)], u[i])
             u[j] = self._transpose_solve(j, rhs)
         return u
+
+    def _folded_spherical(self, beta: np.ndarray) -> list[np.ndarray]:
+        """:meth:`spherical_effects` from the folded block: the later terms' ``u`` by
+        one triangular solve with all of it (a right side that is 0 in the rows of
+        ``[X y]`` gives 0 there), then the first term's."""
+        w, xy, p = self.fold_factor, self.fold[-1], self.p
+        mz = xy.start
+        rhs = np.zeros(w.shape[0])
+        x = w[xy, :mz]
+        rhs[:mz] = x[p] - x[:p].T @ beta
+        s = dtrsv(w.T, rhs, lower=0)  # w.T: L' in Fortran order
+        v0 = self.x[0][p] - self.x[0][:p].T @ beta - self._fold_below[:mz].T @ s[:mz]
+        return [self._transpose_solve(0, v0)] + [s[r] for r in self.fold[:-1]]
 
     def fixed_precision_inverse(self) -> np.ndarray:
         """``(R_X' R_X)^{-1}``: vcov(beta) divided by sigma^2."""

@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable
 
 import numpy as np
 from scipy.linalg.blas import dsyrk, dtrsm
-from scipy.linalg.lapack import dpotrf, dpotri, dtrtri
+from scipy.linalg.lapack import dpotrf, dpotri
 
 try:  # the kernels behind np.linalg.cholesky / inv, without their Python wrappers
     from numpy.linalg import _umath_linalg
@@ -133,11 +132,16 @@ def left_solve_transpose(L: np.ndarray, t: np.ndarray) -> np.ndarray:
 def subtract_gram_lower(t: np.ndarray, d: np.ndarray) -> None:
     """``t -= d d'`` on the lower triangle of the C-ordered square ``t`` (BLAS syrk).
 
-    The strict upper triangle of ``t`` is left as it was.
+    The strict upper triangle of ``t`` is left as it was. ``d`` may be C- or
+    Fortran-ordered.
     """
     # t's Fortran view holds the upper triangle of the same symmetric matrix; with
-    # D = d.T in Fortran order (h x n), trans=1 gives D'D = d d'.
-    out = dsyrk(-1.0, d.T, beta=1.0, c=t.T, trans=1, lower=0, overwrite_c=1)
+    # D = d.T in Fortran order (h x n), trans=1 gives D'D = d d'; a Fortran-ordered d
+    # is passed as it is (trans=0: d d')
+    if d.flags.f_contiguous and not d.flags.c_contiguous:
+        out = dsyrk(-1.0, d, beta=1.0, c=t.T, trans=0, lower=0, overwrite_c=1)
+    else:
+        out = dsyrk(-1.0, d.T, beta=1.0, c=t.T, trans=1, lower=0, overwrite_c=1)
     if not np.shares_memory(out, t):  # pragma: no cover - f2py made a copy
         t.T[...] = out
 
@@ -161,31 +165,12 @@ def inverse_lower_inplace(a: np.ndarray) -> np.ndarray:
     numpy.linalg.LinAlgError
         When L is singular.
     """
-    return _on_upper_view(dpotri, "potri", a)
-
-
-def invert_lower_inplace(a: np.ndarray) -> np.ndarray:
-    """Overwrite the lower-triangular ``L`` in the C-ordered ``a`` with ``L^{-1}``
-    (LAPACK trtri); the strict upper triangle is left as it was.
-
-    Raises
-    ------
-    numpy.linalg.LinAlgError
-        When L is singular.
-    """
-    # a's Fortran view is U = L' (upper), and U^{-1} = (L^{-1})'
-    return _on_upper_view(dtrtri, "trtri", a)
-
-
-def _on_upper_view(routine: Callable[..., tuple[np.ndarray, int]], name: str,
-                   a: np.ndarray) -> np.ndarray:
-    """LAPACK ``routine`` (potri, trtri) in place on the upper triangle of the Fortran
-    view of the C-ordered ``a`` (its lower triangle), raising LinAlgError on failure."""
     if not a.flags.c_contiguous:
-        raise ValueError(f"{name} needs a C-contiguous factor to work in place")
-    out, info = routine(a.T, lower=0, overwrite_c=1)
+        raise ValueError("potri needs a C-contiguous factor to work in place")
+    # a's Fortran view holds the upper triangle U = L' of the same matrix
+    out, info = dpotri(a.T, lower=0, overwrite_c=1)
     if info != 0:
-        raise np.linalg.LinAlgError(f"{name} failed ({info})")
+        raise np.linalg.LinAlgError(f"potri failed ({info})")
     if not np.shares_memory(out, a):  # pragma: no cover - f2py made a copy
         a.T[...] = out
     return a

@@ -39,8 +39,6 @@ This module knows the factor's storage (linalg/cholesky.py) but not the model.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from mixedmodels.linalg.blocks import (
@@ -56,7 +54,6 @@ from mixedmodels.linalg.cholesky import BlockedCholesky, CrossProducts
 from mixedmodels.linalg.dense import (
     add_gram_transpose_lower,
     inverse_lower_inplace,
-    invert_lower_inplace,
     left_solve,
     left_solve_transpose,
     mirror_lower,
@@ -80,12 +77,6 @@ def _term_starts(chol: BlockedCholesky) -> np.ndarray:
     """Where each later term's columns begin in T (the last entry: their total)."""
     sizes = [chol.nlevels[j] * chol.ncoef[j] for j in range(1, chol.m)]
     return np.concatenate([[0], np.cumsum(sizes)]).astype(int)
-
-
-@functools.cache
-def _lower_mask(n: int) -> np.ndarray:
-    """The n x n lower triangle of ones (diagonal included), zeros above."""
-    return np.tri(n)
 
 
 def gradient_cost(chol: BlockedCholesky, with_x: bool) -> tuple[int, float]:
@@ -151,14 +142,14 @@ class _Trailing:
         return out
 
     def dense_factor(self) -> np.ndarray:
-        """``L_TT`` as one dense array, zero above the diagonal (a buffer of this
-        object's, overwritten at each call)."""
+        """``L_TT`` as one dense array; only its lower triangle is valid (the
+        factor's folded block itself where it has one, else a buffer of this object's
+        overwritten at each call)."""
+        if self.chol.fold is not None:
+            return self.chol.fold_factor[:self.mt, :self.mt]
         if self._whole is None:
             self._whole = np.zeros((self.mt, self.mt))
-        out = self._dense_rows(self.blocks, self.blocks, out=self._whole)
-        # the factor's diagonal blocks can hold other values above their diagonal
-        np.multiply(out, _lower_mask(self.mt), out=out)
-        return out
+        return self._dense_rows(self.blocks, self.blocks, out=self._whole)
 
     def inverse(self) -> _Omega:
         """``Omega_TT`` from the 2 x 2 partition of ``L_TT`` into its leading block
@@ -345,6 +336,7 @@ class _TraceRoute:
         # (dense_fill_adjoint) beats the products of fill_adjoint
         self.dense = not any(chol.plans.get((b, c)) for b, c in self._pairs() if b < self.m) \
             and all(isinstance(self._a_t0(b), np.ndarray) for b in self.blocks)
+        self._rhs: np.ndarray | None = None  # dense_fill_adjoint's buffer, reused
 
     def _a_t0(self, b: int) -> np.ndarray | SparseBlock:
         """Block b of ``A~_T0``, dense where L stores it dense (the factor's copy:
@@ -489,28 +481,40 @@ class _TraceRoute:
         return np.einsum("gat,tgb->ab", sig.reshape(l, k, -1), q.reshape(-1, l, k))
 
     def dense_fill_adjoint(self, lams: list[np.ndarray]) -> tuple[np.ndarray, _InverseFactor]:
-        """``H_g`` (as :meth:`fill_adjoint`) and ``L_TT^{-1}`` where A's blocks below
-        the first term are dense: with ``V = L_TT^{-1} Lambda_T' A~_T0`` (one
-        triangular solve), ``H_g = V_g' V_g``, since ``Omega_TT = L_TT^{-T} L_TT^{-1}``.
+        """``H_g`` (as :meth:`fill_adjoint`) and ``L_TT^{-1}``'s columns of the later
+        terms where A's blocks below the first term are dense: with ``V = L_TT^{-1}
+        Lambda_T' A~_T0``, ``H_g = V_g' V_g``, since ``Omega_TT = L_TT^{-T} L_TT^{-1}``.
 
-        Half the products of :meth:`fill_adjoint` on dense blocks (``m_T^2 q_0``
-        multiply-adds against about twice that, kb07's T of order 136 against 224
-        columns) and ``trtri`` instead of ``potri``.
+        One triangular solve with ``[Lambda_T' A~_T0, I]``: half the products of
+        :meth:`fill_adjoint` on dense blocks (``m_T^2 q_0`` multiply-adds against
+        about twice that, kb07's T of order 136 against 224 columns), no
+        ``Omega_TT``, and the inverse's columns faster than LAPACK's ``trtri`` of all
+        of T at these orders (kb07: 233 against 151 + 126 us).
         """
-        tail, l0, k0 = self.tail, self.l0, self.k0
+        tail, l0, k0, chol = self.tail, self.l0, self.k0, self.chol
         lower = tail.dense_factor()
-        right = np.empty((tail.mt, l0 * k0))  # Lambda_T' A~_T0
-        for b in self.blocks:
-            a = as_dense(self._a_t0(b))
-            part = right[tail.rows(b)]
-            if b == self.m:
-                part[...] = a
-            else:
-                k = lams[b].shape[0]
-                np.matmul(lams[b].T, a.reshape(-1, k, a.shape[1]),
-                          out=part.reshape(-1, k, a.shape[1]))
-        v = left_solve(lower, right).reshape(tail.mt, l0, k0)
-        return level_products(v, v), _InverseFactor(tail, invert_lower_inplace(lower))
+        q0, mt, mz = l0 * k0, tail.mt, tail.mz
+        if self._rhs is None:
+            self._rhs = np.empty((mt, q0 + mz))
+        rhs = self._rhs
+        right = rhs[:, :q0]  # Lambda_T' A~_T0
+        if chol.fold is not None:  # the factor's update has it
+            right[...] = chol.fold_left[:mt]
+        else:
+            for b in self.blocks:
+                a = as_dense(self._a_t0(b))
+                part = right[tail.rows(b)]
+                if b == self.m:
+                    part[...] = a
+                else:
+                    k = lams[b].shape[0]
+                    np.matmul(lams[b].T, a.reshape(-1, k, a.shape[1]),
+                              out=part.reshape(-1, k, a.shape[1]))
+        rhs[:, q0:] = 0.0
+        rhs[:mz, q0:].flat[::mz + 1] = 1.0
+        out = left_solve(lower, rhs)  # in place
+        v = out[:, :q0].reshape(mt, l0, k0)
+        return level_products(v, v), _InverseFactor(tail, out[:, q0:])
 
     def logdet(self, lams: list[np.ndarray], kinds: list[str]) -> list[np.ndarray]:
         """``G_j`` per term, by the kind of each later term (:func:`_later_kinds`)."""
