@@ -155,6 +155,8 @@ class BlockedCholesky:
             self.fold_left = np.empty((n, q0))
             self.fold_left[self.fold[-1]] = A.xz[0]
             self._fold_below = np.empty((n, q0), order="F")
+            self._fold_scaled = np.zeros((n, n))  # T's block of Lambda' A Lambda + I
+            self._fold_at: bytes | None = None  # the later templates it holds
 
     # ------------------------------------------------------------------ structure
     def _decide_structure(self) -> None:
@@ -319,23 +321,12 @@ class BlockedCholesky:
         views of these arrays (the same numbers as the blockwise update computes, up
         to rounding).
         """
-        A, m = self.A, self.m
         self._update_first(lams[0])
-        rows, xy = self.fold, self.fold[-1]
+        self._scale_folded(lams)
+        m, rows, xy = self.m, self.fold, self.fold[-1]
         w, left, below = self.fold_factor, self.fold_left, self._fold_below
-        n, q0 = left.shape
-        for j in range(1, m):
-            r, lam, l, k = rows[j - 1], lams[j], self.nlevels[j], self.ncoef[j]
-            np.matmul(lam.T, self.dense_a(j, 0).reshape(l, k, q0),
-                      out=left[r].reshape(l, k, q0))
-            diag = w[r, r].reshape(l, k, l, k)
-            diag[...] = 0.0
-            at = np.arange(l)
-            diag[at, :, at, :] = scale_faces(A.diag[j], lam) + np.eye(k)
-            for i in range(j + 1, m):
-                scale_dense(self.dense_a(i, j), lams[i], lam, out=w[rows[i - 1], r])
-            w[xy, r] = scale_columns(A.xz[j], lam)
-        w[xy, xy] = A.xx
+        n = w.shape[0]
+        np.copyto(w, self._fold_scaled)
         # level c's columns of L_T0 are left's times lambda_0 L_c^{-T}: in L_T0's
         # transpose (below is Fortran-ordered) one product per level with a row-major
         # operand (twice as fast as the same product on left's column blocks)
@@ -352,7 +343,34 @@ class BlockedCholesky:
                 self.off[(i, j)] = w[rows[i - 1], r]
             self.x[j] = w[xy, r]
         self.x[0] = below[xy]
-        self.xx = np.tril(w[xy, xy])  # as small_cholesky gives it: zero above
+        # as small_cholesky gives it: zero above the diagonal
+        self.xx = w[xy, xy] * np.tri(xy.stop - xy.start)
+
+    def _scale_folded(self, lams: list[np.ndarray]) -> None:
+        """``Lambda_T' A_T0`` (``fold_left``) and T's block of ``Lambda' A Lambda + I``
+        (lower triangle), unless they hold the later templates already (the check's
+        Hessian steps the first term's parameters one at a time)."""
+        key = b"".join(lam.tobytes() for lam in lams[1:])
+        if self._fold_at == key:
+            return
+        self._fold_at = None
+        A, m, rows, xy = self.A, self.m, self.fold, self.fold[-1]
+        w, left = self._fold_scaled, self.fold_left
+        q0 = left.shape[1]
+        for j in range(1, m):
+            r, lam, l, k = rows[j - 1], lams[j], self.nlevels[j], self.ncoef[j]
+            np.matmul(lam.T, self.dense_a(j, 0).reshape(l, k, q0),
+                      out=left[r].reshape(l, k, q0))
+            diag = w[r, r].reshape(l, k, l, k)
+            diag[...] = 0.0
+            at = np.arange(l)
+            diag[at, :, at, :] = scale_faces(A.diag[j], lam)
+            diag[at, np.arange(k)[:, None], at, np.arange(k)[:, None]] += 1.0
+            for i in range(j + 1, m):
+                scale_dense(self.dense_a(i, j), lams[i], lam, out=w[rows[i - 1], r])
+            w[xy, r] = scale_columns(A.xz[j], lam)
+        w[xy, xy] = A.xx
+        self._fold_at = key
 
     def _update_first(self, lam: np.ndarray) -> None:
         """The first term's faces, unless they hold ``lam`` already: they depend on its
@@ -478,7 +496,8 @@ class BlockedCholesky:
             k = self.ncoef[j]
             if k == 1:
                 return rhs / self.diag[j][:, 0, 0]
-            return np.einsum("alk,al->ak", self.diag_inv[j], rhs.reshape(-1, k)).ravel()
+            # per level inv' rhs, as the row vector rhs' inv
+            return np.matmul(rhs.reshape(-1, 1, k), self.diag_inv[j]).ravel()
         return left_solve_transpose(self.diag[j], rhs)
 
     def fixed_effects(self) -> np.ndarray:

@@ -30,9 +30,9 @@ and triangular solves for the rest (:class:`_Omega`). No off-diagonal block of
 
 A gradient costs ``potri`` of T plus about one fill; :func:`gradient_cost` estimates it.
 Where every block of ``A~_T0`` is dense and the factor has no fill plan (fully crossed
-designs such as kb07's), ``H_g = V_g' V_g`` with ``V = L_TT^{-1} Lambda_T' A~_T0`` (one
-triangular solve) and the ``S_j`` from ``L_TT^{-1}`` (``trtri``) instead
-(:meth:`_TraceRoute.dense_fill_adjoint`): half the products, no ``Omega_TT``.
+designs such as kb07's), ``H_g = V_g' V_g`` with ``V = L_TT^{-1} Lambda_T' A~_T0`` and
+the ``S_j`` from the later terms' columns of ``L_TT^{-1}``, both from one triangular
+solve (:meth:`_TraceRoute.dense_fill_adjoint`): half the products, no ``Omega_TT``.
 
 This module knows the factor's storage (linalg/cholesky.py) but not the model.
 """
@@ -82,12 +82,13 @@ def _term_starts(chol: BlockedCholesky) -> np.ndarray:
 def gradient_cost(chol: BlockedCholesky, with_x: bool) -> tuple[int, float]:
     """Order of the dense block T and an estimate of one gradient (by the trace route)
     in flops of dense BLAS: ``potri`` of T and the transposed fill of T, or where every
-    block below the first term is dense, ``trtri`` of T and the triangular solve."""
+    block below the first term is dense, the triangular solve with ``[Lambda_T' A~_T0,
+    I]``."""
     tail = _Trailing(chol, with_x)
     route = _TraceRoute(tail)
     mt = float(tail.mt)
     if route.dense:
-        return tail.mt, mt**3 / 3.0 + mt**2 * route.l0 * route.k0
+        return tail.mt, mt**2 * (route.l0 * route.k0 + tail.mz)
     return tail.mt, mt**3 + route.cost()
 
 
