@@ -157,6 +157,7 @@ class BlockedCholesky:
             self._fold_below = np.empty((n, q0), order="F")
             self._fold_scaled = np.zeros((n, n))  # T's block of Lambda' A Lambda + I
             self._fold_at: bytes | None = None  # the later templates it holds
+            self._xx_mask = np.tri(self.p + 1)
 
     # ------------------------------------------------------------------ structure
     def _decide_structure(self) -> None:
@@ -343,8 +344,7 @@ class BlockedCholesky:
                 self.off[(i, j)] = w[rows[i - 1], r]
             self.x[j] = w[xy, r]
         self.x[0] = below[xy]
-        # as small_cholesky gives it: zero above the diagonal
-        self.xx = w[xy, xy] * np.tri(xy.stop - xy.start)
+        self.xx = w[xy, xy] * self._xx_mask  # as small_cholesky gives it: zero above
 
     def _scale_folded(self, lams: list[np.ndarray]) -> None:
         """``Lambda_T' A_T0`` (``fold_left``) and T's block of ``Lambda' A Lambda + I``
