@@ -210,7 +210,7 @@ def scale_dense(a: np.ndarray, lam_r: np.ndarray, lam_c: np.ndarray, out: np.nda
     ncols = a.shape[1]
     for s, e in _row_chunks(a.shape[0] // kr, kr * ncols):
         rows = slice(s * kr, e * kr)
-        left = np.matmul(lam_r.T, a[rows].reshape(e - s, kr, ncols))
+        left = scale_rows(a[rows], lam_r)
         out[rows] = (left.reshape(-1, kc) @ lam_c).reshape((e - s) * kr, ncols)
 
 
@@ -270,6 +270,20 @@ def small_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
             for t in range(1, k):
                 acc += a[:, i, t] * b[:, t, j]
             out[:, i, j] = acc
+    return out
+
+
+def scale_rows(dense: np.ndarray, lam: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``(I_l kron lam)' D`` for a dense D whose rows are (level, coefficient) pairs,
+    into ``out`` or a new array. ``out`` is viewed as ``(l, k, columns)``: its rows
+    must be evenly spaced (a row slice of a 2-d array is)."""
+    if out is None:
+        out = np.empty(dense.shape)
+    k = lam.shape[0]
+    if k == 1:
+        return np.multiply(dense, lam[0, 0], out=out)
+    ncols = dense.shape[1]
+    np.matmul(lam.T, dense.reshape(-1, k, ncols), out=out.reshape(-1, k, ncols))
     return out
 
 

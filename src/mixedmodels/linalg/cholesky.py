@@ -30,6 +30,7 @@ from mixedmodels.linalg.blocks import (
     scale_columns,
     scale_dense,
     scale_faces,
+    scale_rows,
     scale_sparse,
     times,
     times_lower_transpose,
@@ -156,6 +157,7 @@ class BlockedCholesky:
             self.fold_left[self.fold[-1]] = A.xz[0]
             self._fold_below = np.empty((n, q0), order="F")
             self._fold_scaled = np.zeros((n, n))  # T's block of Lambda' A Lambda + I
+            self._fold_scaled[self.fold[-1], self.fold[-1]] = A.xx
             self._fold_at: bytes | None = None  # the later templates it holds
             self._xx_mask = np.tri(self.p + 1)
 
@@ -355,21 +357,18 @@ class BlockedCholesky:
             return
         self._fold_at = None
         A, m, rows, xy = self.A, self.m, self.fold, self.fold[-1]
-        w, left = self._fold_scaled, self.fold_left
-        q0 = left.shape[1]
+        w = self._fold_scaled
         for j in range(1, m):
             r, lam, l, k = rows[j - 1], lams[j], self.nlevels[j], self.ncoef[j]
-            np.matmul(lam.T, self.dense_a(j, 0).reshape(l, k, q0),
-                      out=left[r].reshape(l, k, q0))
+            scale_rows(self.dense_a(j, 0), lam, out=self.fold_left[r])
+            # the diagonal block's faces (it is 0 between them, from the start)
             diag = w[r, r].reshape(l, k, l, k)
-            diag[...] = 0.0
             at = np.arange(l)
             diag[at, :, at, :] = scale_faces(A.diag[j], lam)
             diag[at, np.arange(k)[:, None], at, np.arange(k)[:, None]] += 1.0
             for i in range(j + 1, m):
                 scale_dense(self.dense_a(i, j), lams[i], lam, out=w[rows[i - 1], r])
             w[xy, r] = scale_columns(A.xz[j], lam)
-        w[xy, xy] = A.xx
         self._fold_at = key
 
     def _update_first(self, lam: np.ndarray) -> None:
@@ -433,11 +432,7 @@ class BlockedCholesky:
         """
         r, k = a.shape[0], lam_0.shape[0]
         right = np.matmul(lam_0, self.diag_inv[0].transpose(0, 2, 1))
-        ki = lam_i.shape[0]
-        if ki == 1:
-            left = a * lam_i[0, 0]
-        else:
-            left = np.matmul(lam_i.T, a.reshape(-1, ki, a.shape[1])).reshape(a.shape)
+        left = scale_rows(a, lam_i)
         np.matmul(left.reshape(r, -1, k).transpose(1, 0, 2), right,
                   out=out.reshape(r, -1, k).transpose(1, 0, 2))
         return out

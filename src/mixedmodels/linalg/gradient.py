@@ -46,6 +46,7 @@ from mixedmodels.linalg.blocks import (
     as_dense,
     blockdiag_to_dense,
     scale_dense,
+    scale_rows,
     times,
     times_transpose,
     transpose_times_vector,
@@ -504,13 +505,10 @@ class _TraceRoute:
         else:
             for b in self.blocks:
                 a = as_dense(self._a_t0(b))
-                part = right[tail.rows(b)]
                 if b == self.m:
-                    part[...] = a
+                    right[tail.rows(b)] = a
                 else:
-                    k = lams[b].shape[0]
-                    np.matmul(lams[b].T, a.reshape(-1, k, a.shape[1]),
-                              out=part.reshape(-1, k, a.shape[1]))
+                    scale_rows(a, lams[b], out=right[tail.rows(b)])
         rhs[:, q0:] = 0.0
         rhs[:mz, q0:].flat[::mz + 1] = 1.0
         out = left_solve(lower, rhs)  # in place
